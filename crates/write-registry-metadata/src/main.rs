@@ -1,1 +1,6 @@
-fn main() {}
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = write_registry_metadata::Args::parse();
+    ct_step::run_async(&args.common.clone(), write_registry_metadata::run(args))
+}
