@@ -296,14 +296,14 @@ impl KfpClient {
     /// an ambiguous failure (timeout, dropped connection, 5xx) look for the run before trying
     /// again, so no second run is ever created. Returns the run and whether it was reused.
     pub async fn create_run(&self, req: &CreateRun) -> Result<(Run, bool)> {
-        if let Some(key) = &req.idempotency_key {
-            if let Some(run) = self.find_run_by_key(&req.experiment_id, key).await? {
-                tracing::info!(
-                    "run {} already exists for idempotency key {key}: reusing it",
-                    run.run_id
-                );
-                return Ok((run, true));
-            }
+        if let Some(key) = &req.idempotency_key
+            && let Some(run) = self.find_run_by_key(&req.experiment_id, key).await?
+        {
+            tracing::info!(
+                "run {} already exists for idempotency key {key}: reusing it",
+                run.run_id
+            );
+            return Ok((run, true));
         }
         let body = req.body();
         let path = format!("{API}/runs");

@@ -128,15 +128,14 @@ impl PipelinePackage {
         {
             n += set_caching(tasks, enable);
         }
-        if nested {
-            if let Some(comps) = self.ir.get_mut("components").and_then(Value::as_object_mut) {
-                for comp in comps.values_mut() {
-                    if let Some(tasks) = comp
-                        .pointer_mut("/dag/tasks")
-                        .and_then(Value::as_object_mut)
-                    {
-                        n += set_caching(tasks, enable);
-                    }
+        if nested && let Some(comps) = self.ir.get_mut("components").and_then(Value::as_object_mut)
+        {
+            for comp in comps.values_mut() {
+                if let Some(tasks) = comp
+                    .pointer_mut("/dag/tasks")
+                    .and_then(Value::as_object_mut)
+                {
+                    n += set_caching(tasks, enable);
                 }
             }
         }
