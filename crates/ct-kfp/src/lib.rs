@@ -26,5 +26,31 @@ pub fn default_kfp_url(namespace: &str) -> String {
     format!("https://ds-pipeline-dspa.{namespace}.svc:8443")
 }
 
+/// The API URL and namespace for a step: `--kfp-url` when given, else the in-cluster DSPA URL
+/// of the namespace. The namespace is `--namespace`, else the pod's service-account namespace
+/// file when it exists, else unknown (then `--kfp-url` is required).
+pub fn endpoint(
+    kfp_url: Option<&str>,
+    namespace: Option<&str>,
+) -> ct_step::Result<(String, Option<String>)> {
+    let namespace = match namespace.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(ns) => Some(ns.to_string()),
+        None if std::path::Path::new(ct_step::incluster::NAMESPACE_FILE).exists() => {
+            Some(ct_step::incluster::namespace(None)?)
+        }
+        None => None,
+    };
+    let url = match (kfp_url.map(str::trim).filter(|s| !s.is_empty()), &namespace) {
+        (Some(u), _) => u.to_string(),
+        (None, Some(ns)) => default_kfp_url(ns),
+        (None, None) => {
+            return Err(ct_step::StepError::usage(
+                "--kfp-url is not set and the namespace is unknown (not in a pod); pass --kfp-url or --namespace",
+            ));
+        }
+    };
+    Ok((url, namespace))
+}
+
 /// API prefix of every v2beta1 endpoint.
 pub const API: &str = "/apis/v2beta1";

@@ -1,1 +1,302 @@
-//! placeholder
+//! `execute-ds-pipeline`: submit a Kubeflow Pipelines v2 run and record its id.
+//!
+//! Replaces the Python step that pip-installed kfp on every run. Sends the same requests as
+//! `kfp.Client().create_run_from_pipeline_package(...)` (kfp 2.9.0), validates parameters
+//! against the pipeline before any request, and never creates a second run when retried with
+//! the same `--idempotency-key`.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::{Map, Value};
+
+use ct_kfp::client::{CreateRun, KfpClient, RunSource, validate_idempotency_key};
+use ct_kfp::package::PipelinePackage;
+use ct_kfp::params::{self, ParamDecl};
+use ct_step::cli::{CommonArgs, HttpArgs};
+use ct_step::http::{ApiClient, ClientConfig};
+use ct_step::{Result, Results, StepError};
+
+const LONG_ABOUT: &str = "\
+Submit a Kubeflow Pipelines (v2beta1 API) run and write its id as a Tekton result.
+
+The pipeline is either a compiled IR YAML (--pipeline-package: first YAML document = the \
+PipelineSpec, later documents = the platform spec, sent inline exactly as kfp 2.9.0 sends it) \
+or an uploaded pipeline (--pipeline-name, optionally --pipeline-version; default: its newest \
+version). Parameters come from --parameters-file (JSON object) and repeatable \
+--param KEY=VALUE, coerced to the types the pipeline declares; an unknown key, a value of the \
+wrong type or a required parameter left unset fails before any request. The experiment \
+(--experiment) is looked up by name and created when missing.
+
+With --idempotency-key (the Task passes $(context.taskRun.uid)) the key is stored in the run's \
+description: a retried step, or a create request that timed out after the server created the \
+run, finds and reuses that run instead of starting a second one.
+
+Results: KFP_RUN_ID, KFP_EXPERIMENT_ID (written as soon as the run exists).
+
+Exit codes: 0 run created (or reused); 2 bad flag, file or parameter; 3 KFP, auth or network \
+error; 143 SIGTERM/SIGINT (a run this step created is terminated first).";
+
+/// Flags of `execute-ds-pipeline` (every flag also reads `CT_<FLAG>`).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "execute-ds-pipeline", version, about = "Submit a Kubeflow Pipelines v2 run and record its id", long_about = LONG_ABOUT)]
+pub struct Args {
+    /// KFP API URL. Default: https://ds-pipeline-dspa.<namespace>.svc:8443 (the DSPA's
+    /// auth proxy).
+    #[arg(long, env = "CT_KFP_URL", value_name = "URL")]
+    pub kfp_url: Option<String>,
+
+    /// Namespace of the DSPA; sent with experiment calls as the kfp SDK does.
+    /// Default: the pod's namespace (service-account namespace file).
+    #[arg(long, env = "CT_NAMESPACE", value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// Compiled pipeline (KFP IR YAML, e.g. from kfp.compiler.Compiler().compile).
+    #[arg(
+        long,
+        env = "CT_PIPELINE_PACKAGE",
+        value_name = "FILE",
+        required_unless_present = "pipeline_name",
+        conflicts_with = "pipeline_name"
+    )]
+    pub pipeline_package: Option<PathBuf>,
+
+    /// Run an uploaded pipeline by name instead of a package.
+    #[arg(long, env = "CT_PIPELINE_NAME", value_name = "NAME")]
+    pub pipeline_name: Option<String>,
+
+    /// Version of --pipeline-name to run. Default: its newest version.
+    #[arg(
+        long,
+        env = "CT_PIPELINE_VERSION",
+        value_name = "VERSION",
+        requires = "pipeline_name"
+    )]
+    pub pipeline_version: Option<String>,
+
+    /// JSON object of run parameters (e.g. default_parameters.json); --param values override it.
+    #[arg(long, env = "CT_PARAMETERS_FILE", value_name = "FILE")]
+    pub parameters_file: Option<PathBuf>,
+
+    /// A run parameter, coerced to the type the pipeline declares (repeatable; in CT_PARAM,
+    /// one KEY=VALUE per line).
+    #[arg(
+        long = "param",
+        env = "CT_PARAM",
+        value_name = "KEY=VALUE",
+        value_delimiter = '\n'
+    )]
+    pub params: Vec<String>,
+
+    /// Set caching on every task of the pipeline's root DAG, as kfp's enable_caching does.
+    /// Default: keep what the pipeline was compiled with.
+    #[arg(long, env = "CT_ENABLE_CACHING", value_name = "true|false")]
+    pub enable_caching: Option<bool>,
+
+    /// Apply --enable-caching to the tasks of nested DAGs (conditions, loops, sub-pipelines)
+    /// too; the kfp SDK changes root tasks only.
+    #[arg(long, env = "CT_CACHING_NESTED", requires = "enable_caching")]
+    pub caching_nested: bool,
+
+    /// Experiment name; created when it does not exist.
+    #[arg(
+        long,
+        env = "CT_EXPERIMENT",
+        value_name = "NAME",
+        default_value = "Default"
+    )]
+    pub experiment: String,
+
+    /// Run display name. Default: "<pipelineInfo.name> <UTC %Y-%m-%d %H-%M-%S>".
+    #[arg(long, env = "CT_RUN_NAME", value_name = "NAME")]
+    pub run_name: Option<String>,
+
+    /// Makes the step safe to retry: the run is tagged with this key and reused when it
+    /// already exists (pass $(context.taskRun.uid)).
+    #[arg(long, env = "CT_IDEMPOTENCY_KEY", value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+
+    #[command(flatten)]
+    pub http: HttpArgs,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// What a SIGTERM must clean up.
+#[derive(Default)]
+struct Progress {
+    experiment_id: Option<String>,
+    run_id: Option<String>,
+}
+
+/// The step.
+pub async fn run(args: Args) -> Result<()> {
+    // Everything local first: nothing is sent until all inputs are valid.
+    let flags = args
+        .params
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| params::parse_param_flag(s))
+        .collect::<Result<Vec<_>>>()?;
+    let file = match &args.parameters_file {
+        Some(p) => Some((
+            format!("--parameters-file {}", p.display()),
+            params::load_parameters_file(p)?,
+        )),
+        None => None,
+    };
+    if let Some(k) = &args.idempotency_key {
+        validate_idempotency_key(k)?;
+    }
+    let experiment = args.experiment.trim().to_string();
+    if experiment.is_empty() {
+        return Err(StepError::usage(
+            "--experiment is empty; pass an experiment name",
+        ));
+    }
+    if args.pipeline_name.is_some() && args.enable_caching.is_some() {
+        return Err(StepError::usage(
+            "--enable-caching works with --pipeline-package only: a stored pipeline version keeps its compiled caching",
+        ));
+    }
+    let resolve = |decls: &[ParamDecl]| {
+        params::resolve(
+            decls,
+            file.as_ref().map(|(l, m)| (l.as_str(), m.clone())),
+            &flags,
+        )
+    };
+    let package = match &args.pipeline_package {
+        Some(path) => {
+            let mut pkg = PipelinePackage::load(path)?;
+            if let Some(enable) = args.enable_caching {
+                let n = pkg.override_caching(enable, args.caching_nested);
+                tracing::info!("caching set to {enable} on {n} tasks");
+            }
+            let parameters = resolve(&pkg.parameters()?)?;
+            Some((pkg, parameters))
+        }
+        None => None,
+    };
+    let (url, namespace) = ct_kfp::endpoint(args.kfp_url.as_deref(), args.namespace.as_deref())?;
+    let mut results = Results::new(
+        &args.common.results_dir,
+        &["KFP_RUN_ID", "KFP_EXPERIMENT_ID"],
+    )?;
+    let api = ApiClient::new(ClientConfig::from_args(&url, "--kfp-url", &args.http)?)?;
+    let client = KfpClient::new(api, namespace, args.http.max_retries);
+
+    let progress = Arc::new(Mutex::new(Progress::default()));
+    let work = submit(&client, &args, experiment, package, &resolve, &progress);
+    let (run_id, experiment_id) = tokio::select! {
+        r = work => r?,
+        _ = ct_step::signal::cancelled() => {
+            cancel(&client, &args, &progress).await;
+            return Err(StepError::terminated());
+        }
+    };
+    results.write("KFP_RUN_ID", &run_id)?;
+    results.write("KFP_EXPERIMENT_ID", &experiment_id)?;
+    results.finish()
+}
+
+async fn submit(
+    client: &KfpClient,
+    args: &Args,
+    experiment: String,
+    package: Option<(PipelinePackage, Map<String, Value>)>,
+    resolve: &dyn Fn(&[ParamDecl]) -> Result<Map<String, Value>>,
+    progress: &Mutex<Progress>,
+) -> Result<(String, String)> {
+    let (source, pipeline_name, parameters) = match package {
+        Some((pkg, parameters)) => (
+            RunSource::Spec(pkg.pipeline_spec()),
+            pkg.name().to_string(),
+            parameters,
+        ),
+        None => {
+            let name = args.pipeline_name.as_deref().unwrap_or_default();
+            let pipeline = client.find_pipeline(name).await?;
+            let version = client
+                .pipeline_version(&pipeline, args.pipeline_version.as_deref())
+                .await?;
+            let label = format!("pipeline {name} version {}", version.display_name);
+            let spec = version.pipeline_spec.clone().ok_or_else(|| {
+                StepError::remote(format!("{label}: the server returned no pipeline_spec"))
+            })?;
+            let pkg = PipelinePackage::from_api_spec(spec, &label)?;
+            let parameters = resolve(&pkg.parameters()?)?;
+            tracing::info!("running {label} ({})", version.pipeline_version_id);
+            (
+                RunSource::Version {
+                    pipeline_id: version.pipeline_id.clone(),
+                    pipeline_version_id: version.pipeline_version_id.clone(),
+                },
+                pkg.name().to_string(),
+                parameters,
+            )
+        }
+    };
+    let exp = client.get_or_create_experiment(&experiment).await?;
+    lock(progress).experiment_id = Some(exp.experiment_id.clone());
+    tracing::info!("experiment {experiment}: {}", exp.experiment_id);
+    let display_name = args
+        .run_name
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| {
+            format!(
+                "{pipeline_name} {}",
+                chrono::Utc::now().format("%Y-%m-%d %H-%M-%S")
+            )
+        });
+    let req = CreateRun {
+        experiment_id: exp.experiment_id.clone(),
+        display_name,
+        source,
+        parameters,
+        idempotency_key: args.idempotency_key.clone(),
+    };
+    let (run, reused) = client.create_run(&req).await?;
+    lock(progress).run_id = Some(run.run_id.clone());
+    tracing::info!(
+        "{} run {} ({}) in experiment {experiment}",
+        if reused { "reusing" } else { "created" },
+        run.run_id,
+        req.display_name
+    );
+    Ok((run.run_id, exp.experiment_id))
+}
+
+fn lock(p: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// On SIGTERM: terminate the run this step created (found by its key when the create request
+/// was in flight), so a cancelled PipelineRun does not leave training running.
+async fn cancel(client: &KfpClient, args: &Args, progress: &Mutex<Progress>) {
+    let (exp, run) = {
+        let p = lock(progress);
+        (p.experiment_id.clone(), p.run_id.clone())
+    };
+    let run = match (run, exp, &args.idempotency_key) {
+        (Some(r), _, _) => Some(r),
+        (None, Some(exp), Some(key)) => match client.find_run_by_key(&exp, key).await {
+            Ok(r) => r.map(|r| r.run_id),
+            Err(e) => {
+                tracing::error!("cannot look up the run to terminate it: {e}");
+                None
+            }
+        },
+        _ => None,
+    };
+    if let Some(run) = run {
+        match client.terminate_run(&run, Duration::from_secs(10)).await {
+            Ok(()) => tracing::warn!("terminated run {run}"),
+            Err(e) => tracing::error!("terminating run {run} failed: {e}"),
+        }
+    }
+}

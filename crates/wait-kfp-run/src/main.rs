@@ -1,1 +1,6 @@
-fn main() {}
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = wait_kfp_run::Args::parse();
+    ct_step::run_async(&args.common.clone(), wait_kfp_run::run(args))
+}
