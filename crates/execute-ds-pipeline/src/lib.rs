@@ -125,6 +125,9 @@ pub struct Args {
     pub common: CommonArgs,
 }
 
+/// Parameter resolution against the declarations of the chosen pipeline.
+type Resolve<'a> = &'a dyn Fn(&[ParamDecl]) -> Result<Map<String, Value>>;
+
 /// What a SIGTERM must clean up.
 #[derive(Default)]
 struct Progress {
@@ -208,7 +211,7 @@ async fn submit(
     args: &Args,
     experiment: String,
     package: Option<(PipelinePackage, Map<String, Value>)>,
-    resolve: &dyn Fn(&[ParamDecl]) -> Result<Map<String, Value>>,
+    resolve: Resolve<'_>,
     progress: &Mutex<Progress>,
 ) -> Result<(String, String)> {
     let (source, pipeline_name, parameters) = match package {
