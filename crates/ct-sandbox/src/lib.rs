@@ -18,6 +18,7 @@ pub mod git_http;
 pub mod kfp;
 pub mod registry;
 pub mod serve;
+pub mod tekton;
 
 use std::net::SocketAddr;
 
