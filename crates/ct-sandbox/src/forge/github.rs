@@ -1,0 +1,562 @@
+//! A thin GitHub REST view of the forge's repositories (API root `{base}/github`): repository,
+//! branch, compare, pulls (list with `head=owner:branch`, create, update), label and assignee
+//! checks, and adding labels/assignees through the issues API. Errors use GitHub's
+//! `{"message","documentation_url"}` body and its 422 "Validation Failed" shape.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::store::{LabelRec, PullRec, RepoRec, Store, now};
+use super::{Inner, apply_race, git, new_pull};
+
+type St = State<Arc<Inner>>;
+type R = Result<Response, Response>;
+
+const DOCS: &str = "https://docs.github.com/rest";
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"message": message, "documentation_url": DOCS, "status": status.as_u16().to_string()})),
+    )
+        .into_response()
+}
+
+fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "Not Found")
+}
+
+fn validation(errors: Value) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        axum::Json(json!({"message": "Validation Failed", "errors": errors, "documentation_url": DOCS, "status": "422"})),
+    )
+        .into_response()
+}
+
+fn ok(status: StatusCode, v: Value) -> Response {
+    (status, axum::Json(v)).into_response()
+}
+
+fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Response> {
+    let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let (scheme, cred) = v.trim().split_once(' ').unwrap_or((v, ""));
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "bearer" | "token") {
+        return Err(error(StatusCode::UNAUTHORIZED, "Bad credentials"));
+    }
+    s.tokens
+        .iter()
+        .find(|t| t.token == cred.trim())
+        .map(|t| Some(t.user_id))
+        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "Bad credentials"))
+}
+
+fn writer(r: &RepoRec, s: &Store, uid: Option<i64>) -> bool {
+    uid.is_some_and(|u| {
+        r.owner_id == u || r.collaborators.contains(&u) || s.user(u).is_some_and(|x| x.is_admin)
+    })
+}
+
+/// Find the repository as the caller sees it; `write` requires push access.
+fn repo(
+    inner: &Inner,
+    h: &HeaderMap,
+    owner: &str,
+    name: &str,
+    write: bool,
+) -> Result<(usize, Option<i64>), Response> {
+    let s = inner.lock();
+    let uid = auth(&s, h)?;
+    let ri = s.repo_idx(owner, name).ok_or_else(not_found)?;
+    let w = writer(&s.repos[ri], &s, uid);
+    if s.repos[ri].private && !w {
+        return Err(not_found());
+    }
+    if write && uid.is_none() {
+        return Err(error(StatusCode::UNAUTHORIZED, "Requires authentication"));
+    }
+    if write && !w {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by personal access token",
+        ));
+    }
+    Ok((ri, uid))
+}
+
+fn dir(inner: &Inner, ri: usize) -> std::path::PathBuf {
+    let s = inner.lock();
+    let r = &s.repos[ri];
+    inner.repo_dir(&s.owner_login(r), &r.name)
+}
+
+pub(crate) fn router(inner: Arc<Inner>) -> Router<Arc<super::GitState>> {
+    Router::new()
+        .route("/repos/{owner}/{repo}", get(get_repo))
+        .route("/repos/{owner}/{repo}/branches/{*branch}", get(get_branch))
+        .route("/repos/{owner}/{repo}/compare/{*basehead}", get(compare))
+        .route(
+            "/repos/{owner}/{repo}/pulls",
+            get(list_pulls).post(create_pull),
+        )
+        .route(
+            "/repos/{owner}/{repo}/pulls/{number}",
+            get(get_pull).patch(update_pull),
+        )
+        .route("/repos/{owner}/{repo}/labels/{name}", get(get_label))
+        .route(
+            "/repos/{owner}/{repo}/assignees/{user}",
+            get(check_assignee),
+        )
+        .route(
+            "/repos/{owner}/{repo}/issues/{number}/labels",
+            post(add_labels),
+        )
+        .route(
+            "/repos/{owner}/{repo}/issues/{number}/assignees",
+            post(add_assignees),
+        )
+        .fallback(|| async { not_found() })
+        .with_state(inner)
+}
+
+fn user_json(s: &Store, id: i64) -> Value {
+    match s.user(id) {
+        Some(u) => {
+            json!({"login": u.login, "id": u.id, "type": if u.is_org { "Organization" } else { "User" }})
+        }
+        None => Value::Null,
+    }
+}
+
+fn repo_json(inner: &Inner, s: &Store, r: &RepoRec) -> Value {
+    let full = s.full_name(r);
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "full_name": full,
+        "owner": user_json(s, r.owner_id),
+        "private": r.private,
+        "html_url": format!("{}/{full}", inner.base),
+        "clone_url": format!("{}/{full}.git", inner.base),
+        "default_branch": r.default_branch,
+    })
+}
+
+fn pull_json(
+    inner: &Inner,
+    s: &Store,
+    r: &RepoRec,
+    p: &PullRec,
+    branches: &BTreeMap<String, String>,
+) -> Value {
+    let full = s.full_name(r);
+    let owner = s.owner_login(r);
+    let labels: Vec<Value> = p
+        .labels
+        .iter()
+        .filter_map(|id| r.labels.iter().find(|l| l.id == *id))
+        .map(|l| json!({"id": l.id, "name": l.name, "color": l.color}))
+        .collect();
+    json!({
+        "id": p.id,
+        "number": p.number,
+        "state": if p.open { "open" } else { "closed" },
+        "title": p.title,
+        "body": p.body,
+        "url": format!("{}/github/repos/{full}/pulls/{}", inner.base, p.number),
+        "html_url": format!("{}/{full}/pull/{}", inner.base, p.number),
+        "user": user_json(s, p.poster),
+        "labels": labels,
+        "assignees": p.assignees.iter().map(|id| user_json(s, *id)).collect::<Vec<_>>(),
+        "merged": p.merged,
+        "merged_at": p.merged_at,
+        "closed_at": p.closed_at,
+        "created_at": p.created,
+        "updated_at": p.updated,
+        "head": {"label": format!("{owner}:{}", p.head), "ref": p.head,
+                 "sha": branches.get(&p.head).cloned().unwrap_or_default(), "repo": repo_json(inner, s, r)},
+        "base": {"label": format!("{owner}:{}", p.base), "ref": p.base,
+                 "sha": branches.get(&p.base).cloned().unwrap_or_default(), "repo": repo_json(inner, s, r)},
+    })
+}
+
+async fn get_repo(State(inner): St, h: HeaderMap, Path((o, n)): Path<(String, String)>) -> R {
+    let (ri, _) = repo(&inner, &h, &o, &n, false)?;
+    let s = inner.lock();
+    Ok(ok(StatusCode::OK, repo_json(&inner, &s, &s.repos[ri])))
+}
+
+async fn get_branch(
+    State(inner): St,
+    h: HeaderMap,
+    Path((o, n, b)): Path<(String, String, String)>,
+) -> R {
+    let (ri, _) = repo(&inner, &h, &o, &n, false)?;
+    let branches = git::branches(&dir(&inner, ri));
+    let sha = branches
+        .get(&b)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "Branch not found"))?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({"name": b, "commit": {"sha": sha}, "protected": false}),
+    ))
+}
+
+async fn compare(
+    State(inner): St,
+    h: HeaderMap,
+    Path((o, n, bh)): Path<(String, String, String)>,
+) -> R {
+    let (ri, _) = repo(&inner, &h, &o, &n, false)?;
+    let d = dir(&inner, ri);
+    let (base, head) = bh.split_once("...").ok_or_else(not_found)?;
+    let head = head.rsplit(':').next().unwrap_or(head);
+    let res =
+        |r: &str| git::resolve(&d, &format!("refs/heads/{r}")).or_else(|| git::resolve(&d, r));
+    let (Some(b), Some(hd)) = (res(base), res(head)) else {
+        return Err(not_found());
+    };
+    let ahead = git::count_ahead(&d, &b, &hd);
+    let behind = git::count_ahead(&d, &hd, &b);
+    let status = match (ahead, behind) {
+        (0, 0) => "identical",
+        (_, 0) => "ahead",
+        (0, _) => "behind",
+        _ => "diverged",
+    };
+    let commits: Vec<Value> = git::rev_list(&d, &hd, &[b], 250)
+        .into_iter()
+        .rev()
+        .map(|c| json!({"sha": c}))
+        .collect();
+    Ok(ok(
+        StatusCode::OK,
+        json!({"status": status, "ahead_by": ahead, "behind_by": behind, "total_commits": ahead, "commits": commits}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ListQ {
+    state: Option<String>,
+    head: Option<String>,
+    base: Option<String>,
+    per_page: Option<usize>,
+    page: Option<usize>,
+}
+
+async fn list_pulls(
+    State(inner): St,
+    h: HeaderMap,
+    Path((o, n)): Path<(String, String)>,
+    Query(q): Query<ListQ>,
+) -> R {
+    let (ri, _) = repo(&inner, &h, &o, &n, false)?;
+    let branches = git::branches(&dir(&inner, ri));
+    let s = inner.lock();
+    let r = &s.repos[ri];
+    let owner = s.owner_login(r);
+    let state = q.state.unwrap_or_else(|| "open".into());
+    // GitHub ignores a `head` without the `owner:` prefix.
+    let head = q.head.and_then(|hd| {
+        hd.split_once(':')
+            .map(|(ho, hb)| (ho.eq_ignore_ascii_case(&owner), hb.to_string()))
+    });
+    let per_page = q.per_page.unwrap_or(30).clamp(1, 100);
+    let page = q.page.unwrap_or(1).max(1);
+    let items: Vec<Value> = r
+        .pulls
+        .iter()
+        .rev()
+        .filter(|p| state == "all" || (state == "open") == p.open)
+        .filter(|p| match &head {
+            Some((same_owner, b)) => *same_owner && &p.head == b,
+            None => true,
+        })
+        .filter(|p| q.base.as_ref().is_none_or(|b| &p.base == b))
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|p| pull_json(&inner, &s, r, p, &branches))
+        .collect();
+    Ok(ok(StatusCode::OK, Value::Array(items)))
+}
+
+async fn get_pull(
+    State(inner): St,
+    h: HeaderMap,
+    Path((o, n, num)): Path<(String, String, i64)>,
+) -> R {
+    let (ri, _) = repo(&inner, &h, &o, &n, false)?;
+    let branches = git::branches(&dir(&inner, ri));
+    let s = inner.lock();
+    let r = &s.repos[ri];
+    let p = r
+        .pulls
+        .iter()
+        .find(|p| p.number == num)
+        .ok_or_else(not_found)?;
+    Ok(ok(StatusCode::OK, pull_json(&inner, &s, r, p, &branches)))
+}
+
+#[derive(Deserialize)]
+struct CreateQ {
+    title: Option<String>,
+    head: Option<String>,
+    base: Option<String>,
+    #[serde(default)]
+    body: String,
+}
+
+async fn create_pull(
+    State(inner): St,
+    h: HeaderMap,
+    Path((o, n)): Path<(String, String)>,
+    b: Bytes,
+) -> R {
+    let (ri, uid) = repo(&inner, &h, &o, &n, true)?;
+    let opt: CreateQ = serde_json::from_slice(&b).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            &format!("Problems parsing JSON: {e}"),
+        )
+    })?;
+    let d = dir(&inner, ri);
+    let branches = git::branches(&d);
+    let head_raw = opt.head.unwrap_or_default();
+    let head = match head_raw.split_once(':') {
+        Some((ho, hb)) if ho.eq_ignore_ascii_case(&o) => hb.to_string(),
+        Some(_) => String::new(),
+        None => head_raw.clone(),
+    };
+    let base = opt.base.unwrap_or_default();
+    if !branches.contains_key(&head) {
+        return Err(validation(
+            json!([{"resource": "PullRequest", "field": "head", "code": "invalid"}]),
+        ));
+    }
+    if !branches.contains_key(&base) {
+        return Err(validation(
+            json!([{"resource": "PullRequest", "field": "base", "code": "invalid"}]),
+        ));
+    }
+    let Some(title) = opt.title.filter(|t| !t.trim().is_empty()) else {
+        return Err(validation(
+            json!([{"resource": "PullRequest", "field": "title", "code": "missing_field"}]),
+        ));
+    };
+    let mut s = inner.lock();
+    apply_race(&mut s, ri, &head, &base, &title, &opt.body);
+    if Store::open_pull(&s.repos[ri], &head, &base).is_some() {
+        let msg = format!("A pull request already exists for {o}:{head}.");
+        return Err(validation(
+            json!([{"resource": "PullRequest", "code": "custom", "message": msg}]),
+        ));
+    }
+    if git::count_ahead(&d, &branches[&base], &branches[&head]) == 0 {
+        let msg = format!("No commits between {base} and {head}");
+        return Err(validation(
+            json!([{"resource": "PullRequest", "code": "custom", "message": msg}]),
+        ));
+    }
+    let pi = s.insert_pull(
+        ri,
+        new_pull(uid.unwrap_or(0), &head, &base, &title, &opt.body),
+    );
+    let r = &s.repos[ri];
+    Ok(ok(
+        StatusCode::CREATED,
+        pull_json(&inner, &s, r, &r.pulls[pi], &branches),
+    ))
+}
+
+#[derive(Deserialize)]
+struct UpdateQ {
+    title: Option<String>,
+    body: Option<String>,
+    state: Option<String>,
+}
+
+async fn update_pull(
+    State(inner): St,
+    h: HeaderMap,
+    Path((o, n, num)): Path<(String, String, i64)>,
+    b: Bytes,
+) -> R {
+    let (ri, _) = repo(&inner, &h, &o, &n, true)?;
+    let opt: UpdateQ = serde_json::from_slice(&b).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            &format!("Problems parsing JSON: {e}"),
+        )
+    })?;
+    let branches = git::branches(&dir(&inner, ri));
+    let mut s = inner.lock();
+    let pi = s.repos[ri]
+        .pulls
+        .iter()
+        .position(|p| p.number == num)
+        .ok_or_else(not_found)?;
+    let p = &mut s.repos[ri].pulls[pi];
+    if let Some(t) = opt.title {
+        p.title = t;
+    }
+    if let Some(bd) = opt.body {
+        p.body = bd;
+    }
+    match opt.state.as_deref() {
+        Some("closed") if p.open => {
+            p.open = false;
+            p.closed_at = Some(now());
+        }
+        Some("open") if !p.open && !p.merged => p.open = true,
+        _ => {}
+    }
+    p.updated = now();
+    let r = &s.repos[ri];
+    Ok(ok(
+        StatusCode::OK,
+        pull_json(&inner, &s, r, &r.pulls[pi], &branches),
+    ))
+}
+
+async fn get_label(
+    State(inner): St,
+    h: HeaderMap,
+    Path((o, n, name)): Path<(String, String, String)>,
+) -> R {
+    let (ri, _) = repo(&inner, &h, &o, &n, false)?;
+    let s = inner.lock();
+    let l = s.repos[ri]
+        .labels
+        .iter()
+        .find(|l| l.name.eq_ignore_ascii_case(&name))
+        .ok_or_else(not_found)?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({"id": l.id, "name": l.name, "color": l.color, "description": l.description}),
+    ))
+}
+
+async fn check_assignee(
+    State(inner): St,
+    h: HeaderMap,
+    Path((o, n, user)): Path<(String, String, String)>,
+) -> R {
+    let (ri, _) = repo(&inner, &h, &o, &n, false)?;
+    let s = inner.lock();
+    let uid = s.user_by_login(&user).map(|u| u.id).ok_or_else(not_found)?;
+    if s.assignable(&s.repos[ri]).contains(&uid) {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(not_found())
+    }
+}
+
+#[derive(Deserialize)]
+struct LabelsQ {
+    labels: Vec<String>,
+}
+
+/// Adds labels by name; like GitHub, a name that does not exist is created.
+async fn add_labels(
+    State(inner): St,
+    h: HeaderMap,
+    Path((o, n, num)): Path<(String, String, i64)>,
+    b: Bytes,
+) -> R {
+    let (ri, _) = repo(&inner, &h, &o, &n, true)?;
+    let opt: LabelsQ = serde_json::from_slice(&b).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            &format!("Problems parsing JSON: {e}"),
+        )
+    })?;
+    let mut s = inner.lock();
+    let pi = s.repos[ri]
+        .pulls
+        .iter()
+        .position(|p| p.number == num)
+        .ok_or_else(not_found)?;
+    for name in opt.labels {
+        let id = match s.repos[ri]
+            .labels
+            .iter()
+            .find(|l| l.name.eq_ignore_ascii_case(&name))
+        {
+            Some(l) => l.id,
+            None => {
+                let id = s.next_id();
+                s.repos[ri].labels.push(LabelRec {
+                    id,
+                    name,
+                    color: "ededed".into(),
+                    description: String::new(),
+                });
+                id
+            }
+        };
+        if !s.repos[ri].pulls[pi].labels.contains(&id) {
+            s.repos[ri].pulls[pi].labels.push(id);
+        }
+    }
+    let r = &s.repos[ri];
+    let v: Vec<Value> = r.pulls[pi]
+        .labels
+        .iter()
+        .filter_map(|id| r.labels.iter().find(|l| l.id == *id))
+        .map(|l| json!({"id": l.id, "name": l.name, "color": l.color}))
+        .collect();
+    Ok(ok(StatusCode::OK, Value::Array(v)))
+}
+
+#[derive(Deserialize)]
+struct AssigneesQ {
+    assignees: Vec<String>,
+}
+
+/// Adds assignees; like GitHub, users who cannot be assigned are silently ignored.
+async fn add_assignees(
+    State(inner): St,
+    h: HeaderMap,
+    Path((o, n, num)): Path<(String, String, i64)>,
+    b: Bytes,
+) -> R {
+    let (ri, _) = repo(&inner, &h, &o, &n, true)?;
+    let opt: AssigneesQ = serde_json::from_slice(&b).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            &format!("Problems parsing JSON: {e}"),
+        )
+    })?;
+    let branches = git::branches(&dir(&inner, ri));
+    let mut s = inner.lock();
+    let pi = s.repos[ri]
+        .pulls
+        .iter()
+        .position(|p| p.number == num)
+        .ok_or_else(not_found)?;
+    let assignable = s.assignable(&s.repos[ri]);
+    for name in opt.assignees {
+        if let Some(uid) = s.user_by_login(&name).map(|u| u.id) {
+            if assignable.contains(&uid) && !s.repos[ri].pulls[pi].assignees.contains(&uid) {
+                s.repos[ri].pulls[pi].assignees.push(uid);
+            }
+        }
+    }
+    let r = &s.repos[ri];
+    Ok(ok(
+        StatusCode::CREATED,
+        pull_json(&inner, &s, r, &r.pulls[pi], &branches),
+    ))
+}

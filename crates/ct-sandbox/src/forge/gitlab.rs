@@ -1,0 +1,483 @@
+//! A thin GitLab REST v4 view of the forge's repositories (API root `{base}/gitlab/api/v4`):
+//! projects by numeric ID or URL-encoded path, branches, compare, merge requests (list, create,
+//! update), project labels and user lookup by name. A merge request is the forge's pull
+//! request with `iid` = number; errors are GitLab's `{"message": …}`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::store::{LabelRec, PullRec, RepoRec, Store, now};
+use super::{Inner, apply_race, git, new_pull};
+
+type St = State<Arc<Inner>>;
+type R = Result<Response, Response>;
+
+fn error(status: StatusCode, message: impl Into<Value>) -> Response {
+    (status, axum::Json(json!({"message": message.into()}))).into_response()
+}
+
+fn ok(status: StatusCode, v: Value) -> Response {
+    (status, axum::Json(v)).into_response()
+}
+
+fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Response> {
+    let token = if let Some(t) = h.get("private-token").and_then(|v| v.to_str().ok()) {
+        t.trim().to_string()
+    } else if let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        match v.trim().split_once(' ') {
+            Some((sch, t)) if sch.eq_ignore_ascii_case("bearer") => t.trim().to_string(),
+            _ => return Err(error(StatusCode::UNAUTHORIZED, "401 Unauthorized")),
+        }
+    } else {
+        return Ok(None);
+    };
+    s.tokens
+        .iter()
+        .find(|t| t.token == token)
+        .map(|t| Some(t.user_id))
+        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "401 Unauthorized"))
+}
+
+/// Resolve `:id` (numeric or `group/project`) as the caller sees it.
+fn project(
+    inner: &Inner,
+    h: &HeaderMap,
+    id: &str,
+    write: bool,
+) -> Result<(usize, Option<i64>), Response> {
+    let s = inner.lock();
+    let uid = auth(&s, h)?;
+    let ri = match id.parse::<i64>() {
+        Ok(n) => s.repo_by_id(n),
+        Err(_) => id.rsplit_once('/').and_then(|(o, n)| s.repo_idx(o, n)),
+    }
+    .ok_or_else(|| error(StatusCode::NOT_FOUND, "404 Project Not Found"))?;
+    let r = &s.repos[ri];
+    let member = uid.is_some_and(|u| {
+        r.owner_id == u || r.collaborators.contains(&u) || s.user(u).is_some_and(|x| x.is_admin)
+    });
+    if r.private && !member {
+        return Err(error(StatusCode::NOT_FOUND, "404 Project Not Found"));
+    }
+    if write && uid.is_none() {
+        return Err(error(StatusCode::UNAUTHORIZED, "401 Unauthorized"));
+    }
+    if write && !member {
+        return Err(error(StatusCode::FORBIDDEN, "403 Forbidden"));
+    }
+    Ok((ri, uid))
+}
+
+fn dir(inner: &Inner, ri: usize) -> std::path::PathBuf {
+    let s = inner.lock();
+    let r = &s.repos[ri];
+    inner.repo_dir(&s.owner_login(r), &r.name)
+}
+
+pub(crate) fn router(inner: Arc<Inner>) -> Router<Arc<super::GitState>> {
+    Router::new()
+        .route("/projects/{id}", get(get_project))
+        .route(
+            "/projects/{id}/repository/branches/{*branch}",
+            get(get_branch),
+        )
+        .route("/projects/{id}/repository/compare", get(compare))
+        .route(
+            "/projects/{id}/merge_requests",
+            get(list_mrs).post(create_mr),
+        )
+        .route(
+            "/projects/{id}/merge_requests/{iid}",
+            get(get_mr).put(update_mr),
+        )
+        .route("/projects/{id}/labels", get(labels))
+        .route("/users", get(users))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "404 Not Found") })
+        .with_state(inner)
+}
+
+fn user_json(s: &Store, id: i64) -> Value {
+    match s.user(id) {
+        Some(u) => json!({"id": u.id, "username": u.login, "name": u.full_name, "state": "active"}),
+        None => Value::Null,
+    }
+}
+
+fn mr_json(
+    inner: &Inner,
+    s: &Store,
+    r: &RepoRec,
+    p: &PullRec,
+    branches: &BTreeMap<String, String>,
+) -> Value {
+    let full = s.full_name(r);
+    let state = if p.merged {
+        "merged"
+    } else if p.open {
+        "opened"
+    } else {
+        "closed"
+    };
+    let assignees: Vec<Value> = p.assignees.iter().map(|id| user_json(s, *id)).collect();
+    json!({
+        "id": p.id,
+        "iid": p.number,
+        "project_id": r.id,
+        "title": p.title,
+        "description": p.body,
+        "state": state,
+        "source_branch": p.head,
+        "target_branch": p.base,
+        "source_project_id": r.id,
+        "target_project_id": r.id,
+        "author": user_json(s, p.poster),
+        "assignee": assignees.first().cloned().unwrap_or(Value::Null),
+        "assignees": assignees,
+        "labels": p.labels.iter().filter_map(|id| r.labels.iter().find(|l| l.id == *id)).map(|l| l.name.clone()).collect::<Vec<_>>(),
+        "sha": branches.get(&p.head).cloned(),
+        "merge_commit_sha": p.merge_commit,
+        "web_url": format!("{}/{full}/-/merge_requests/{}", inner.base, p.number),
+        "created_at": p.created,
+        "updated_at": p.updated,
+        "merged_at": p.merged_at,
+        "closed_at": p.closed_at,
+    })
+}
+
+async fn get_project(State(inner): St, h: HeaderMap, Path(id): Path<String>) -> R {
+    let (ri, _) = project(&inner, &h, &id, false)?;
+    let s = inner.lock();
+    let r = &s.repos[ri];
+    let full = s.full_name(r);
+    Ok(ok(
+        StatusCode::OK,
+        json!({"id": r.id, "name": r.name, "path": r.name, "path_with_namespace": full,
+               "default_branch": r.default_branch, "web_url": format!("{}/{full}", inner.base),
+               "http_url_to_repo": format!("{}/{full}.git", inner.base),
+               "visibility": if r.private { "private" } else { "public" }}),
+    ))
+}
+
+async fn get_branch(State(inner): St, h: HeaderMap, Path((id, b)): Path<(String, String)>) -> R {
+    let (ri, _) = project(&inner, &h, &id, false)?;
+    let branches = git::branches(&dir(&inner, ri));
+    let sha = branches
+        .get(&b)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "404 Branch Not Found"))?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({"name": b, "commit": {"id": sha, "short_id": &sha[..8.min(sha.len())]}, "merged": false, "protected": false}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct CompareQ {
+    from: String,
+    to: String,
+}
+
+async fn compare(
+    State(inner): St,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<CompareQ>,
+) -> R {
+    let (ri, _) = project(&inner, &h, &id, false)?;
+    let d = dir(&inner, ri);
+    let res =
+        |r: &str| git::resolve(&d, &format!("refs/heads/{r}")).or_else(|| git::resolve(&d, r));
+    let (Some(f), Some(t)) = (res(&q.from), res(&q.to)) else {
+        return Err(error(StatusCode::NOT_FOUND, "404 Ref Not Found"));
+    };
+    let commits: Vec<Value> = git::rev_list(&d, &t, std::slice::from_ref(&f), 1000)
+        .into_iter()
+        .rev()
+        .map(|c| json!({"id": c}))
+        .collect();
+    Ok(ok(
+        StatusCode::OK,
+        json!({"commit": commits.last().cloned(), "commits": commits, "diffs": [], "compare_timeout": false, "compare_same_ref": f == t}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ListQ {
+    state: Option<String>,
+    source_branch: Option<String>,
+    target_branch: Option<String>,
+    page: Option<usize>,
+    per_page: Option<usize>,
+}
+
+async fn list_mrs(
+    State(inner): St,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<ListQ>,
+) -> R {
+    let (ri, _) = project(&inner, &h, &id, false)?;
+    let branches = git::branches(&dir(&inner, ri));
+    let s = inner.lock();
+    let r = &s.repos[ri];
+    let state = q.state.unwrap_or_else(|| "all".into());
+    let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
+    let page = q.page.unwrap_or(1).max(1);
+    let items: Vec<Value> = r
+        .pulls
+        .iter()
+        .rev()
+        .filter(|p| match state.as_str() {
+            "opened" => p.open,
+            "closed" => !p.open && !p.merged,
+            "merged" => p.merged,
+            _ => true,
+        })
+        .filter(|p| q.source_branch.as_ref().is_none_or(|b| &p.head == b))
+        .filter(|p| q.target_branch.as_ref().is_none_or(|b| &p.base == b))
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|p| mr_json(&inner, &s, r, p, &branches))
+        .collect();
+    Ok(ok(StatusCode::OK, Value::Array(items)))
+}
+
+async fn get_mr(State(inner): St, h: HeaderMap, Path((id, iid)): Path<(String, i64)>) -> R {
+    let (ri, _) = project(&inner, &h, &id, false)?;
+    let branches = git::branches(&dir(&inner, ri));
+    let s = inner.lock();
+    let r = &s.repos[ri];
+    let p = r
+        .pulls
+        .iter()
+        .find(|p| p.number == iid)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "404 Not found"))?;
+    Ok(ok(StatusCode::OK, mr_json(&inner, &s, r, p, &branches)))
+}
+
+/// `labels` is a comma-separated string or an array of names.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Labels {
+    Csv(String),
+    List(Vec<String>),
+}
+
+impl Labels {
+    fn names(self) -> Vec<String> {
+        match self {
+            Labels::Csv(s) => s
+                .split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect(),
+            Labels::List(v) => v,
+        }
+    }
+}
+
+/// Label IDs for names; like GitLab, unknown names create project labels.
+fn label_ids(s: &mut Store, ri: usize, names: Vec<String>) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for name in names {
+        let id = match s.repos[ri].labels.iter().find(|l| l.name == name) {
+            Some(l) => l.id,
+            None => {
+                let id = s.next_id();
+                s.repos[ri].labels.push(LabelRec {
+                    id,
+                    name,
+                    color: "6699cc".into(),
+                    description: String::new(),
+                });
+                id
+            }
+        };
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+#[derive(Deserialize)]
+struct CreateQ {
+    source_branch: Option<String>,
+    target_branch: Option<String>,
+    title: Option<String>,
+    #[serde(default)]
+    description: String,
+    assignee_id: Option<i64>,
+    #[serde(default)]
+    assignee_ids: Vec<i64>,
+    labels: Option<Labels>,
+}
+
+async fn create_mr(State(inner): St, h: HeaderMap, Path(id): Path<String>, b: Bytes) -> R {
+    let (ri, uid) = project(&inner, &h, &id, true)?;
+    let opt: CreateQ = serde_json::from_slice(&b)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("400 Bad request - {e}")))?;
+    let (Some(src), Some(dst), Some(title)) = (opt.source_branch, opt.target_branch, opt.title)
+    else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "source_branch, target_branch, title are missing",
+        ));
+    };
+    let branches = git::branches(&dir(&inner, ri));
+    if !branches.contains_key(&src) || !branches.contains_key(&dst) {
+        return Err(error(StatusCode::NOT_FOUND, "404 Branch Not Found"));
+    }
+    if src == dst {
+        return Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!(["You can't use same project/branch for source and target"]),
+        ));
+    }
+    let mut s = inner.lock();
+    apply_race(&mut s, ri, &src, &dst, &title, &opt.description);
+    if let Some(pi) = Store::open_pull(&s.repos[ri], &src, &dst) {
+        let msg = format!(
+            "Another open merge request already exists for this source branch: !{}",
+            s.repos[ri].pulls[pi].number
+        );
+        return Err(error(StatusCode::CONFLICT, json!([msg])));
+    }
+    let assignable = s.assignable(&s.repos[ri]);
+    let mut assignees: Vec<i64> = opt.assignee_ids;
+    assignees.extend(opt.assignee_id);
+    assignees.retain(|a| assignable.contains(a));
+    assignees.dedup();
+    let labels = opt
+        .labels
+        .map(|l| label_ids(&mut s, ri, l.names()))
+        .unwrap_or_default();
+    let mut pull = new_pull(uid.unwrap_or(0), &src, &dst, &title, &opt.description);
+    pull.assignees = assignees;
+    pull.labels = labels;
+    let pi = s.insert_pull(ri, pull);
+    let r = &s.repos[ri];
+    Ok(ok(
+        StatusCode::CREATED,
+        mr_json(&inner, &s, r, &r.pulls[pi], &branches),
+    ))
+}
+
+#[derive(Deserialize)]
+struct UpdateQ {
+    title: Option<String>,
+    description: Option<String>,
+    state_event: Option<String>,
+    assignee_ids: Option<Vec<i64>>,
+    labels: Option<Labels>,
+    add_labels: Option<Labels>,
+}
+
+async fn update_mr(
+    State(inner): St,
+    h: HeaderMap,
+    Path((id, iid)): Path<(String, i64)>,
+    b: Bytes,
+) -> R {
+    let (ri, _) = project(&inner, &h, &id, true)?;
+    let opt: UpdateQ = serde_json::from_slice(&b)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("400 Bad request - {e}")))?;
+    let branches = git::branches(&dir(&inner, ri));
+    let mut s = inner.lock();
+    let pi = s.repos[ri]
+        .pulls
+        .iter()
+        .position(|p| p.number == iid)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "404 Not found"))?;
+    let set = opt.labels.map(|l| label_ids(&mut s, ri, l.names()));
+    let add = opt.add_labels.map(|l| label_ids(&mut s, ri, l.names()));
+    let assignable = s.assignable(&s.repos[ri]);
+    let p = &mut s.repos[ri].pulls[pi];
+    if let Some(t) = opt.title {
+        p.title = t;
+    }
+    if let Some(d) = opt.description {
+        p.body = d;
+    }
+    if let Some(a) = opt.assignee_ids {
+        p.assignees = a.into_iter().filter(|x| assignable.contains(x)).collect();
+    }
+    if let Some(l) = set {
+        p.labels = l;
+    }
+    for l in add.unwrap_or_default() {
+        if !p.labels.contains(&l) {
+            p.labels.push(l);
+        }
+    }
+    match opt.state_event.as_deref() {
+        Some("close") if p.open => {
+            p.open = false;
+            p.closed_at = Some(now());
+        }
+        Some("reopen") if !p.open && !p.merged => p.open = true,
+        _ => {}
+    }
+    p.updated = now();
+    let r = &s.repos[ri];
+    Ok(ok(
+        StatusCode::OK,
+        mr_json(&inner, &s, r, &r.pulls[pi], &branches),
+    ))
+}
+
+#[derive(Deserialize)]
+struct PageQ {
+    page: Option<usize>,
+    per_page: Option<usize>,
+}
+
+async fn labels(
+    State(inner): St,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<PageQ>,
+) -> R {
+    let (ri, _) = project(&inner, &h, &id, false)?;
+    let s = inner.lock();
+    let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
+    let page = q.page.unwrap_or(1).max(1);
+    let v: Vec<Value> = s.repos[ri]
+        .labels
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|l| json!({"id": l.id, "name": l.name, "color": format!("#{}", l.color), "description": l.description}))
+        .collect();
+    Ok(ok(StatusCode::OK, Value::Array(v)))
+}
+
+#[derive(Deserialize)]
+struct UsersQ {
+    username: Option<String>,
+}
+
+async fn users(State(inner): St, h: HeaderMap, Query(q): Query<UsersQ>) -> R {
+    let s = inner.lock();
+    auth(&s, &h)?;
+    let v: Vec<Value> = s
+        .users
+        .iter()
+        .filter(|u| !u.is_org)
+        .filter(|u| {
+            q.username
+                .as_ref()
+                .is_none_or(|n| u.login.eq_ignore_ascii_case(n))
+        })
+        .map(|u| user_json(&s, u.id))
+        .collect();
+    Ok(ok(StatusCode::OK, Value::Array(v)))
+}
