@@ -33,6 +33,7 @@ use axum::response::{IntoResponse, Response};
 use crate::git_http::GitHttp;
 pub use store::Delivery;
 use store::{HookRec, LabelRec, PullRec, RepoRec, Store, TokenRec, UserRec, now};
+pub use webhook::signature;
 
 /// Version reported when none is configured (the swagger in shared/specs is from 1.25.3).
 pub const DEFAULT_VERSION: &str = "1.25.3";
@@ -545,6 +546,66 @@ impl Emulator {
         let id = s.repos[ri].id;
         s.race_next_create.push(id);
         Ok(())
+    }
+
+    /// Commit `content` at `path` on `branch` (created from `from` when it does not exist,
+    /// or as a root commit when `from` is `None`), directly in the bare repository (no push,
+    /// no webhook). Returns the new tip.
+    pub fn commit(
+        &self,
+        owner: &str,
+        repo: &str,
+        branch: &str,
+        from: Option<&str>,
+        path: &str,
+        content: &str,
+        message: &str,
+    ) -> io::Result<String> {
+        let dir = self.repo_dir_checked(owner, repo)?;
+        let refname = format!("refs/heads/{branch}");
+        let parent = match git::resolve(&dir, &refname) {
+            Some(sha) => Some(sha),
+            None => match from {
+                Some(f) => Some(
+                    git::resolve(&dir, &format!("refs/heads/{f}"))
+                        .ok_or_else(|| not_found(format!("branch {f}")))?,
+                ),
+                None => None,
+            },
+        };
+        let sha = git::commit_file(&dir, parent.as_deref(), path, content.as_bytes(), message)?;
+        git::update_ref(&dir, &refname, &sha)?;
+        Ok(sha)
+    }
+
+    /// Create `branch` at the tip of `from` (no new commit).
+    pub fn create_branch(
+        &self,
+        owner: &str,
+        repo: &str,
+        branch: &str,
+        from: &str,
+    ) -> io::Result<String> {
+        let dir = self.repo_dir_checked(owner, repo)?;
+        let sha = git::resolve(&dir, &format!("refs/heads/{from}"))
+            .ok_or_else(|| not_found(format!("branch {from}")))?;
+        git::update_ref(&dir, &format!("refs/heads/{branch}"), &sha)?;
+        Ok(sha)
+    }
+
+    /// Delete a branch (no webhook).
+    pub fn delete_branch(&self, owner: &str, repo: &str, branch: &str) -> io::Result<()> {
+        let dir = self.repo_dir_checked(owner, repo)?;
+        git::delete_ref(&dir, &format!("refs/heads/{branch}"))
+    }
+
+    fn repo_dir_checked(&self, owner: &str, repo: &str) -> io::Result<PathBuf> {
+        let s = self.inner.lock();
+        let ri = s
+            .repo_idx(owner, repo)
+            .ok_or_else(|| not_found(format!("repository {owner}/{repo}")))?;
+        let r = &s.repos[ri];
+        Ok(self.inner.repo_dir(&s.owner_login(r), &r.name))
     }
 
     /// Branch → tip SHA of a repository.

@@ -61,16 +61,18 @@ pub fn init_bare(dir: &Path, default_branch: &str) -> io::Result<()> {
 /// Commit every file of `src` (a plain directory; a `.git` inside is ignored) as the first
 /// commit of `branch`.
 pub fn seed(dir: &Path, src: &Path, branch: &str, message: &str) -> io::Result<String> {
-    let index = tempfile::NamedTempFile::new()?;
+    // A fresh index path (git refuses an existing empty file as an index).
+    let tmp = tempfile::tempdir()?;
+    let index = tmp.path().join("index");
     let mut c = git(dir);
     c.arg("--work-tree")
         .arg(src)
-        .env("GIT_INDEX_FILE", index.path())
+        .env("GIT_INDEX_FILE", &index)
         .args(["add", "-A", "."]);
     c.current_dir(src);
     run(c, "add")?;
     let mut c = git(dir);
-    c.env("GIT_INDEX_FILE", index.path()).arg("write-tree");
+    c.env("GIT_INDEX_FILE", &index).arg("write-tree");
     let tree = stdout(run(c, "write-tree")?);
     let mut c = git(dir);
     c.args(["commit-tree", &tree, "-m", message]);
@@ -259,4 +261,55 @@ pub fn merge(dir: &Path, base: &str, head: &str, message: &str) -> io::Result<St
     let sha = stdout(run(c, "commit-tree")?);
     update_ref(dir, &base_ref, &sha)?;
     Ok(sha)
+}
+
+/// Commit `content` at `path` on top of `parent` (or as a root commit); returns the new SHA.
+/// Nothing else in the tree changes. No ref is moved.
+pub fn commit_file(
+    dir: &Path,
+    parent: Option<&str>,
+    path: &str,
+    content: &[u8],
+    message: &str,
+) -> io::Result<String> {
+    use std::io::Write;
+    // A fresh index path (git refuses an existing empty file as an index).
+    let tmp = tempfile::tempdir()?;
+    let index = tmp.path().join("index");
+    if let Some(p) = parent {
+        let mut c = git(dir);
+        c.env("GIT_INDEX_FILE", &index).args(["read-tree", p]);
+        run(c, "read-tree")?;
+    }
+    let mut c = git(dir);
+    c.args(["hash-object", "-w", "--stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(content)?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(io::Error::other("git hash-object failed"));
+    }
+    let blob = stdout(out);
+    let mut c = git(dir);
+    c.env("GIT_INDEX_FILE", &index).args([
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("100644,{blob},{path}"),
+    ]);
+    run(c, "update-index")?;
+    let mut c = git(dir);
+    c.env("GIT_INDEX_FILE", &index).arg("write-tree");
+    let tree = stdout(run(c, "write-tree")?);
+    let mut c = git(dir);
+    c.args(["commit-tree", &tree, "-m", message]);
+    if let Some(p) = parent {
+        c.args(["-p", p]);
+    }
+    Ok(stdout(run(c, "commit-tree")?))
 }
