@@ -1,18 +1,572 @@
-//! kfp emulator (being written).
+//! Kubeflow Pipelines v2beta1 API emulator, close enough to the real server (behind the DSPA
+//! auth proxy) that the official `kfp` 2.x Python client works against it unchanged.
+//!
+//! Serves `healthz`, experiments (list with filter, create, get, archive, delete), runs
+//! (create, get, list with filter, terminate, archive, delete), pipelines (upload (multipart),
+//! JSON create, get, get by name, list with filter, delete) and their versions (upload, create,
+//! get, list, delete). Field names are proto (snake_case) names, defaults are omitted, empty
+//! lists answer `{}`, errors are `googleRpcStatus` with the HTTP status of the gRPC code, and
+//! unknown request fields are rejected as a KFP ≥ 2.14 server does.
+//!
+//! Runs follow a scripted timeline ([`store::RunScript`]: outcome, time PENDING, time RUNNING)
+//! with `run_details.task_details` progressing through the root DAG's tasks. Tests script it
+//! through [`Emulator`] (or `/_emulator/...` admin endpoints for other processes): queue per-run
+//! outcomes, require a bearer token (401/403 in plain text like kube-rbac-proxy), inject faults
+//! (5xx bursts, 429, latency, dropped connections, answers lost after processing) and read the
+//! request log.
+
+pub mod api;
+pub mod filter;
+pub mod store;
+
+use std::collections::VecDeque;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use ct_step::cli::parse_duration;
+use store::{ExperimentRec, PipelineRec, RunRec, VersionRec};
+pub use store::{Outcome, RunScript};
 
 /// Flags for `ct-sandbox serve`.
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct Options {}
+#[command(next_help_heading = "KFP emulator")]
+pub struct Options {
+    /// Require `Authorization: Bearer <TOKEN>` on the API (401 otherwise, like the DSPA auth
+    /// proxy). Default: no auth.
+    #[arg(long, env = "CT_SANDBOX_KFP_REQUIRE_TOKEN", value_name = "TOKEN")]
+    pub kfp_require_token: Option<String>,
+    /// A token that authenticates but lacks RBAC: answered 403.
+    #[arg(long, env = "CT_SANDBOX_KFP_FORBIDDEN_TOKEN", value_name = "TOKEN")]
+    pub kfp_forbidden_token: Option<String>,
+    /// Time a new run stays PENDING.
+    #[arg(long, env = "CT_SANDBOX_KFP_PENDING", default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub kfp_pending: Duration,
+    /// Time a new run stays RUNNING; its tasks progress evenly over it.
+    #[arg(long, env = "CT_SANDBOX_KFP_RUNNING", default_value = "4s", value_parser = parse_duration, value_name = "DURATION")]
+    pub kfp_running: Duration,
+    /// How new runs end (RUNNING = never, until terminated).
+    #[arg(long, env = "CT_SANDBOX_KFP_OUTCOME", value_enum, default_value_t = Outcome::Succeeded)]
+    pub kfp_outcome: Outcome,
+    /// Time from terminate (CANCELING) to CANCELED.
+    #[arg(long, env = "CT_SANDBOX_KFP_CANCEL_DELAY", default_value = "200ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub kfp_cancel_delay: Duration,
+    /// Latency added to every API answer.
+    #[arg(long, env = "CT_SANDBOX_KFP_LATENCY", default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub kfp_latency: Duration,
+    /// A fault to inject, as JSON (repeatable), e.g.
+    /// `{"method":"GET","path":"/apis/v2beta1/runs/*","times":3,"action":{"status":503}}`.
+    #[arg(
+        long,
+        env = "CT_SANDBOX_KFP_FAULT",
+        value_name = "JSON",
+        value_delimiter = '\n'
+    )]
+    pub kfp_fault: Vec<Fault>,
+}
 
-/// Handle on a running emulator.
+/// What an injected fault does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultAction {
+    /// Answer this status (googleRpcStatus body) without processing the request.
+    Status(u16),
+    /// 429 with `Retry-After: 0`, not processed.
+    Throttle,
+    /// Wait this many milliseconds, then process normally.
+    DelayMs(u64),
+    /// Process, then wait this many milliseconds before answering (a client timeout then
+    /// leaves it unsure whether the request took effect).
+    DelayAfterMs(u64),
+    /// Close the connection without answering; not processed.
+    DropBefore,
+    /// Process the request, then close the connection without answering.
+    DropAfter,
+}
+
+/// A fault for the next `times` requests matching `method` and `path` (`*` at the end = prefix).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fault {
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default = "one")]
+    pub times: u32,
+    pub action: FaultAction,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Fault {
+    pub fn new(method: Option<&str>, path: Option<&str>, times: u32, action: FaultAction) -> Self {
+        Fault {
+            method: method.map(String::from),
+            path: path.map(String::from),
+            times,
+            action,
+        }
+    }
+
+    fn matches(&self, method: &Method, path: &str) -> bool {
+        self.times > 0
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()))
+            && self
+                .path
+                .as_deref()
+                .is_none_or(|p| match p.strip_suffix('*') {
+                    Some(prefix) => path.starts_with(prefix),
+                    None => path == p,
+                })
+    }
+}
+
+impl FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_str(s).map_err(|e| format!("not a fault JSON ({e})"))
+    }
+}
+
+/// One API request as the emulator saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    /// Raw query string ("" when none).
+    pub query: String,
+    /// The JSON body, when there was one.
+    pub body: Option<Value>,
+    /// Status answered (0 when the connection was dropped before answering).
+    pub status: u16,
+    pub authorization: Option<String>,
+}
+
+const MAX_LOG: usize = 5000;
+
+pub(crate) struct StateData {
+    pub experiments: Vec<ExperimentRec>,
+    pub pipelines: Vec<PipelineRec>,
+    pub versions: Vec<VersionRec>,
+    pub runs: Vec<RunRec>,
+    pub scripts: VecDeque<RunScript>,
+    pub default_script: RunScript,
+    pub faults: Vec<Fault>,
+    pub requests: Vec<LoggedRequest>,
+    pub seq: u64,
+    pub require_token: Option<String>,
+    pub forbidden_token: Option<String>,
+    pub latency: Duration,
+    pub cancel_delay: Duration,
+}
+
+impl StateData {
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+}
+
+struct Inner {
+    state: Mutex<StateData>,
+    base_url: String,
+}
+
+/// Handle on the emulator (cheap to clone).
 #[derive(Clone)]
-pub struct Emulator {}
+pub struct Emulator {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("kfp::Emulator")
+            .field("base_url", &self.inner.base_url)
+            .finish()
+    }
+}
 
 impl Emulator {
-    pub fn new(_options: Options, _base_url: &str) -> Self {
-        Emulator {}
+    pub fn new(options: Options, base_url: &str) -> Self {
+        let state = StateData {
+            experiments: Vec::new(),
+            pipelines: Vec::new(),
+            versions: Vec::new(),
+            runs: Vec::new(),
+            scripts: VecDeque::new(),
+            default_script: RunScript::new(
+                options.kfp_outcome,
+                options.kfp_pending,
+                options.kfp_running,
+            ),
+            faults: options.kfp_fault,
+            requests: Vec::new(),
+            seq: 0,
+            require_token: options.kfp_require_token,
+            forbidden_token: options.kfp_forbidden_token,
+            latency: options.kfp_latency,
+            cancel_delay: options.kfp_cancel_delay,
+        };
+        Emulator {
+            inner: Arc::new(Inner {
+                state: Mutex::new(state),
+                base_url: base_url.to_string(),
+            }),
+        }
     }
-    pub fn router(&self) -> axum::Router {
-        axum::Router::new()
+
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, StateData> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The API (with auth, faults and the request log) plus the `/_emulator` admin endpoints.
+    pub fn router(&self) -> Router {
+        let api = api::routes()
+            .layer(middleware::from_fn_with_state(self.clone(), guard))
+            .with_state(self.clone());
+        let admin = Router::new()
+            .route("/_emulator/scripts", post(admin_push_script))
+            .route("/_emulator/default-script", put(admin_default_script))
+            .route("/_emulator/faults", post(admin_push_fault))
+            .route("/_emulator/faults", delete(admin_clear_faults))
+            .route("/_emulator/requests", get(admin_requests))
+            .route("/_emulator/runs", get(admin_runs))
+            .route("/_emulator/runs/{id}/state", post(admin_set_state))
+            .with_state(self.clone());
+        api.merge(admin)
+    }
+
+    // ---- test-facing API ----
+
+    /// The next created run follows `script` (queued, first in first out).
+    pub fn push_run_script(&self, script: RunScript) {
+        self.lock().scripts.push_back(script);
+    }
+
+    /// Runs created with no queued script follow this one.
+    pub fn set_default_script(&self, script: RunScript) {
+        self.lock().default_script = script;
+    }
+
+    pub fn push_fault(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Require this bearer token (None: no auth); `forbidden` authenticates but gets 403.
+    pub fn set_tokens(&self, required: Option<&str>, forbidden: Option<&str>) {
+        let mut s = self.lock();
+        s.require_token = required.map(String::from);
+        s.forbidden_token = forbidden.map(String::from);
+    }
+
+    /// Every API request so far, oldest first.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.lock().requests.clone()
+    }
+
+    /// Every run as `GET /runs/{id}` would answer now, oldest first.
+    pub fn runs(&self) -> Vec<Value> {
+        self.lock().runs.iter().map(RunRec::view).collect()
+    }
+
+    /// How many times `:terminate` was called on the run.
+    pub fn terminate_calls(&self, run_id: &str) -> u32 {
+        self.lock()
+            .runs
+            .iter()
+            .find(|r| r.id == run_id)
+            .map(|r| r.terminate_calls)
+            .unwrap_or(0)
+    }
+
+    /// Every experiment as the API shows it.
+    pub fn experiments(&self) -> Vec<Value> {
+        self.lock()
+            .experiments
+            .iter()
+            .map(ExperimentRec::view)
+            .collect()
+    }
+
+    /// Create an experiment directly; returns its id.
+    pub fn add_experiment(&self, name: &str) -> String {
+        api::insert_experiment(&mut self.lock(), name, "")
+    }
+
+    /// Upload a pipeline package directly; returns (pipeline_id, pipeline_version_id).
+    pub fn add_pipeline(&self, name: &str, yaml: &str) -> Result<(String, String), String> {
+        let mut s = self.lock();
+        let spec = api::spec_from_yaml(yaml)?;
+        let p = api::insert_pipeline(&mut s, name, name, "")?;
+        let v = api::insert_version(&mut s, &p, name, name, "", spec)?;
+        Ok((p, v))
+    }
+
+    /// Add a version to a pipeline directly; returns its id.
+    pub fn add_pipeline_version(
+        &self,
+        pipeline_id: &str,
+        name: &str,
+        yaml: &str,
+    ) -> Result<String, String> {
+        let mut s = self.lock();
+        let spec = api::spec_from_yaml(yaml)?;
+        api::insert_version(&mut s, pipeline_id, name, name, "", spec)
+    }
+
+    /// Force a run into `state` now (e.g. a CANCELED run someone else stopped).
+    pub fn set_run_state(&self, run_id: &str, state: &str) -> bool {
+        let mut s = self.lock();
+        match s.runs.iter_mut().find(|r| r.id == run_id) {
+            Some(r) => {
+                r.cut(&[(Duration::ZERO, leak_state(state))]);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn take_fault(&self, method: &Method, path: &str) -> Option<FaultAction> {
+        let mut s = self.lock();
+        let f = s.faults.iter_mut().find(|f| f.matches(method, path))?;
+        f.times -= 1;
+        let action = f.action.clone();
+        s.faults.retain(|f| f.times > 0);
+        Some(action)
+    }
+}
+
+fn leak_state(s: &str) -> &'static str {
+    match s {
+        "PENDING" => "PENDING",
+        "RUNNING" => "RUNNING",
+        "SUCCEEDED" => "SUCCEEDED",
+        "SKIPPED" => "SKIPPED",
+        "FAILED" => "FAILED",
+        "CANCELING" => "CANCELING",
+        "CANCELED" => "CANCELED",
+        "PAUSED" => "PAUSED",
+        _ => "RUNTIME_STATE_UNSPECIFIED",
+    }
+}
+
+/// A `googleRpcStatus` error answer with the HTTP status matching the gRPC code.
+pub fn rpc_error(status: StatusCode, message: impl Into<String>) -> Response {
+    let message = message.into();
+    let code = match status.as_u16() {
+        400 => 3,
+        401 => 16,
+        403 => 7,
+        404 => 5,
+        409 => 6,
+        412 => 9,
+        429 => 8,
+        501 => 12,
+        503 => 14,
+        504 => 4,
+        _ => 13,
+    };
+    let body = json!({
+        "code": code,
+        "message": message,
+        "details": [{"@type": "type.googleapis.com/google.rpc.Status", "code": code, "message": message}]
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Close the connection without an answer: unwinding the connection task makes hyper drop
+/// the socket (resume_unwind skips the panic hook, so nothing is printed).
+fn drop_connection() -> ! {
+    std::panic::resume_unwind(Box::new("injected dropped connection"))
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn guard(State(emu): State<Emulator>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, 64 << 20).await.unwrap_or_default();
+    let path = parts.uri.path().to_string();
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let idx = {
+        let mut s = emu.lock();
+        if s.requests.len() >= MAX_LOG {
+            s.requests.remove(0);
+        }
+        s.requests.push(LoggedRequest {
+            method: parts.method.to_string(),
+            path: path.clone(),
+            query: parts.uri.query().unwrap_or("").to_string(),
+            body: serde_json::from_slice(&bytes).ok(),
+            status: 0,
+            authorization: authorization.clone(),
+        });
+        s.requests.len() - 1
+    };
+    let set_status = |status: u16| {
+        let mut s = emu.lock();
+        if let Some(r) = s.requests.get_mut(idx) {
+            r.status = status;
+        }
+    };
+    let (latency, required, forbidden) = {
+        let s = emu.lock();
+        (
+            s.latency,
+            s.require_token.clone(),
+            s.forbidden_token.clone(),
+        )
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let fault = emu.take_fault(&parts.method, &path);
+    match &fault {
+        Some(FaultAction::Status(code)) => {
+            let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            set_status(status.as_u16());
+            return rpc_error(status, format!("injected fault: HTTP {code}"));
+        }
+        Some(FaultAction::Throttle) => {
+            set_status(429);
+            let mut r = rpc_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "injected fault: too many requests",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("0"));
+            return r;
+        }
+        Some(FaultAction::DelayMs(ms)) => tokio::time::sleep(Duration::from_millis(*ms)).await,
+        Some(FaultAction::DropBefore) => drop_connection(),
+        _ => {}
+    }
+    // The auth proxy: only /apis/v1beta1/healthz is open.
+    if let Some(required) = required.filter(|_| path != "/apis/v1beta1/healthz") {
+        let token = authorization
+            .as_deref()
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .map(str::trim);
+        if token.is_some() && token == forbidden.as_deref() {
+            set_status(403);
+            return plain(
+                StatusCode::FORBIDDEN,
+                "Forbidden (user=system:serviceaccount:sandbox:pipeline, verb=get, resource=datasciencepipelinesapplications, subresource=api)\n",
+            );
+        }
+        if token != Some(required.as_str()) {
+            set_status(401);
+            return plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+        }
+    }
+    let resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    set_status(resp.status().as_u16());
+    match fault {
+        Some(FaultAction::DropAfter) => drop_connection(),
+        Some(FaultAction::DelayAfterMs(ms)) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        _ => {}
+    }
+    resp
+}
+
+async fn admin_push_script(
+    State(emu): State<Emulator>,
+    axum::Json(s): axum::Json<store::RunScriptJson>,
+) -> StatusCode {
+    emu.push_run_script(s.into());
+    StatusCode::NO_CONTENT
+}
+
+async fn admin_default_script(
+    State(emu): State<Emulator>,
+    axum::Json(s): axum::Json<store::RunScriptJson>,
+) -> StatusCode {
+    emu.set_default_script(s.into());
+    StatusCode::NO_CONTENT
+}
+
+async fn admin_push_fault(
+    State(emu): State<Emulator>,
+    axum::Json(f): axum::Json<Fault>,
+) -> StatusCode {
+    emu.push_fault(f);
+    StatusCode::NO_CONTENT
+}
+
+async fn admin_clear_faults(State(emu): State<Emulator>) -> StatusCode {
+    emu.clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+async fn admin_requests(State(emu): State<Emulator>) -> axum::Json<Vec<LoggedRequest>> {
+    axum::Json(emu.requests())
+}
+
+async fn admin_runs(State(emu): State<Emulator>) -> axum::Json<Value> {
+    let s = emu.lock();
+    let runs: Vec<Value> = s
+        .runs
+        .iter()
+        .map(|r| {
+            let mut v = r.view();
+            v["terminate_calls"] = json!(r.terminate_calls);
+            v
+        })
+        .collect();
+    axum::Json(json!({ "runs": runs }))
+}
+
+#[derive(Deserialize)]
+struct SetState {
+    state: String,
+}
+
+async fn admin_set_state(
+    State(emu): State<Emulator>,
+    Path(id): Path<String>,
+    axum::Json(b): axum::Json<SetState>,
+) -> Response {
+    if emu.set_run_state(&id, &b.state) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        rpc_error(StatusCode::NOT_FOUND, format!("run {id} not found"))
     }
 }
