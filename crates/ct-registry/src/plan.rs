@@ -104,12 +104,10 @@ impl Request {
                 "--artifact-uri {artifact_uri:?}: write a URI such as oci://registry/ns/model:1"
             )));
         }
-        if let Some(n) = artifact_name {
-            if n.trim().is_empty() {
-                return Err(StepError::usage(
-                    "--artifact-name is empty; pass the artifact's name or leave it out",
-                ));
-            }
+        if artifact_name.is_some_and(|n| n.trim().is_empty()) {
+            return Err(StepError::usage(
+                "--artifact-name is empty; pass the artifact's name or leave it out",
+            ));
         }
         let mut props: Vec<(String, MetadataValue)> = Vec::new();
         for spec in properties {

@@ -51,7 +51,8 @@ missing or ambiguous (nothing written); 3 registry, auth, network or I/O error; 
 
 /// Flags of `write-registry-metadata`.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "write-registry-metadata", version, about = ABOUT, long_about = LONG_ABOUT)]
+// `--version` is the model version: no clap version flag.
+#[command(name = "write-registry-metadata", disable_version_flag = true, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Args {
     /// Model Registry REST base URL, e.g. https://<name>-rest.<domain> (the route of the
     /// registry's REST service, without the /api/... prefix).
@@ -173,4 +174,20 @@ pub async fn run(args: Args) -> Result<()> {
     }
     results.write(RESULT_MODEL_VERSION_ID, &plan.version.id)?;
     results.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_are_consistent_and_read_the_environment() {
+        Args::command().debug_assert();
+        for arg in Args::command().get_arguments() {
+            if arg.get_long().is_some() && arg.get_id() != "help" {
+                assert!(arg.get_env().is_some(), "--{} has no env var", arg.get_id());
+            }
+        }
+    }
 }
