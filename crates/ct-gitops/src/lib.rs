@@ -7,5 +7,8 @@
 //! - [`bump`]: the whole flow: fetch, edit, commit only when bytes change, push with bounded
 //!   retries on non-fast-forward, force-with-lease for the step's own branch.
 
+pub mod bump;
+pub mod git;
 pub mod keypath;
+pub mod paths;
 pub mod yaml;

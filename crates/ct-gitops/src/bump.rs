@@ -1,0 +1,479 @@
+//! The version bump: fetch the base branch (depth 1), edit one file in git objects, commit
+//! only when bytes changed, push safely, retry races.
+//!
+//! - Base branch (no push branch): fast-forward pushes only. When another writer got there
+//!   first, fetch the new tip, re-apply the edit on it and push again (bounded, jittered).
+//! - Own push branch: rebuilt from the current base tip plus the edit. When the branch
+//!   already has exactly that content nothing is pushed; otherwise it is updated with
+//!   force-with-lease (only while it still points where it was fetched).
+//!
+//! The file is read from and written to git objects, never through the file system: the temporary
+//! clone is bare (no checkout of a large repository), and paths can only reach entries of the
+//! commit's tree (see [`crate::paths`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use git2::{Oid, Repository, Signature, build::TreeUpdateBuilder};
+
+use crate::git::{self, GitError, PushSpec, Remote};
+use crate::paths::{self, RepoPath};
+use crate::yaml::{self, Change, EditError, Setting};
+
+/// Everything the bump needs; validated by the caller.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub remote: Remote,
+    pub base_branch: String,
+    pub push_branch: Option<String>,
+    pub file: RepoPath,
+    pub settings: Vec<Setting>,
+    pub create_missing: bool,
+    pub author_name: String,
+    pub author_email: String,
+    pub message: MessageTemplate,
+    /// App and environment for the message (empty when `--file` was used).
+    pub app: String,
+    pub environment: String,
+    /// Work in this checkout instead of a private temporary clone.
+    pub repo_dir: Option<PathBuf>,
+    pub dry_run: bool,
+    /// Push attempts on the base branch (or lease failures on the push branch).
+    pub max_attempts: u32,
+    /// Base delay between attempts; the actual delay is jittered up to twice this, times the attempt.
+    pub retry_delay: Duration,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The commit holding the requested values (new, or the existing tip on a no-op).
+    pub commit: String,
+    /// The branch holding `commit`.
+    pub branch: String,
+    /// Whether a commit was created (and, unless dry-run, pushed).
+    pub changed: bool,
+    /// The per-key changes (empty on a no-op).
+    pub changes: Vec<Change>,
+    /// Unified diff of the file (dry-run and real runs alike; empty on a no-op).
+    pub diff: String,
+    /// Push attempts made.
+    pub attempts: u32,
+}
+
+/// Why the bump failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BumpError {
+    /// Bad input (file, key, branch): exit 2.
+    Usage(String),
+    /// Remote, auth or I/O failure: exit 3.
+    Remote(String),
+    /// SIGTERM.
+    Cancelled,
+}
+
+impl std::fmt::Display for BumpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BumpError::Usage(m) | BumpError::Remote(m) => f.write_str(m),
+            BumpError::Cancelled => f.write_str("terminated by signal"),
+        }
+    }
+}
+
+impl From<GitError> for BumpError {
+    fn from(e: GitError) -> Self {
+        match e {
+            GitError::Cancelled => BumpError::Cancelled,
+            e => BumpError::Remote(e.to_string()),
+        }
+    }
+}
+
+fn local(context: &str, e: git2::Error) -> BumpError {
+    BumpError::Remote(format!("{context}: {}", e.message()))
+}
+
+/// A commit message template with `{app}`, `{environment}`, `{file}`, `{branch}` and
+/// `{changes}` (`key=value, key=value`); `{{`/`}}` are literal braces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageTemplate(String);
+
+/// Placeholders a message template may use.
+pub const PLACEHOLDERS: &[&str] = &["app", "environment", "file", "branch", "changes"];
+
+impl MessageTemplate {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.trim().is_empty() {
+            return Err("--message is empty".into());
+        }
+        render(s, &|_| Some(String::new()))?;
+        Ok(MessageTemplate(s.to_string()))
+    }
+
+    pub fn render(&self, f: &dyn Fn(&str) -> Option<String>) -> String {
+        render(&self.0, f).unwrap_or_else(|_| self.0.clone())
+    }
+}
+
+fn render(t: &str, f: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = t;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let r = &rest[i..];
+        if r.starts_with("{{") || r.starts_with("}}") {
+            out.push_str(&r[..1]);
+            rest = &r[2..];
+        } else if let Some(r) = r.strip_prefix('{') {
+            let end = r
+                .find('}')
+                .ok_or("--message has an unclosed `{`; write {{ for a literal brace")?;
+            let name = &r[..end];
+            if !PLACEHOLDERS.contains(&name) {
+                return Err(format!(
+                    "--message uses unknown placeholder {{{name}}}; use {}",
+                    PLACEHOLDERS
+                        .iter()
+                        .map(|p| format!("{{{p}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            out.push_str(&f(name).unwrap_or_default());
+            rest = &r[end + 1..];
+        } else {
+            return Err("--message has an unmatched `}`; write }} for a literal brace".into());
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+const BASE_REF: &str = "refs/ct-gitops/base";
+const PUSH_REF: &str = "refs/ct-gitops/push";
+
+/// Validate a branch name the way git does.
+pub fn validate_branch(flag: &str, b: &str) -> Result<(), String> {
+    if b.is_empty() || !git2::Reference::is_valid_name(&format!("refs/heads/{b}")) {
+        return Err(format!("{flag} `{b}` is not a valid branch name"));
+    }
+    Ok(())
+}
+
+/// Run the bump.
+pub fn run(req: &Request) -> Result<Outcome, BumpError> {
+    let temp;
+    let (repo, shallow) = match &req.repo_dir {
+        Some(dir) => {
+            let repo = git::open_checkout(dir).map_err(BumpError::Usage)?;
+            let shallow = repo.is_shallow();
+            (repo, shallow)
+        }
+        None => {
+            temp = git::private_tempdir().map_err(|e| {
+                BumpError::Remote(format!("cannot create a temporary directory: {e}"))
+            })?;
+            let repo = Repository::init_bare(temp.path())
+                .map_err(|e| local("cannot create the temporary repository", e))?;
+            (repo, true)
+        }
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        if ct_step::signal::is_terminated() {
+            return Err(BumpError::Cancelled);
+        }
+        match try_once(&repo, req, shallow, attempt) {
+            Ok(outcome) => {
+                if let (Some(_), false, true) = (&req.repo_dir, req.dry_run, outcome.changed) {
+                    update_checkout(&repo, &outcome);
+                }
+                return Ok(outcome);
+            }
+            Err(Attempt::Race(e)) if attempt < req.max_attempts => {
+                let delay = jitter(req.retry_delay, attempt);
+                tracing::info!(
+                    "attempt {attempt}/{}: {e}; fetching the new tip and re-applying in {} ms",
+                    req.max_attempts,
+                    delay.as_millis()
+                );
+                sleep_unless_terminated(delay);
+            }
+            Err(Attempt::Race(e)) => {
+                return Err(BumpError::Remote(format!(
+                    "gave up after {attempt} attempts: {e}; other writers keep moving the branch, run the step again"
+                )));
+            }
+            Err(Attempt::Fail(e)) => return Err(e),
+        }
+    }
+}
+
+fn jitter(base: Duration, attempt: u32) -> Duration {
+    let ms = base.as_millis() as u64 * u64::from(attempt.min(10));
+    Duration::from_millis(ms + fastrand::u64(0..=ms.max(1)))
+}
+
+fn sleep_unless_terminated(d: Duration) {
+    let step = Duration::from_millis(50);
+    let mut left = d;
+    while !left.is_zero() && !ct_step::signal::is_terminated() {
+        let s = left.min(step);
+        std::thread::sleep(s);
+        left -= s;
+    }
+}
+
+enum Attempt {
+    Race(GitError),
+    Fail(BumpError),
+}
+
+impl From<BumpError> for Attempt {
+    fn from(e: BumpError) -> Self {
+        Attempt::Fail(e)
+    }
+}
+
+fn try_once(
+    repo: &Repository,
+    req: &Request,
+    shallow: bool,
+    attempt: u32,
+) -> Result<Outcome, Attempt> {
+    // Fetch into private refs, deleted first, so their existence afterwards says what exists on
+    // the remote now.
+    for r in [BASE_REF, PUSH_REF] {
+        if let Ok(mut reference) = repo.find_reference(r) {
+            reference
+                .delete()
+                .map_err(|e| local("cannot reset a private ref", e))?;
+        }
+    }
+    let mut refspecs = vec![format!("+refs/heads/{}:{BASE_REF}", req.base_branch)];
+    if let Some(b) = &req.push_branch {
+        refspecs.push(format!("+refs/heads/{b}:{PUSH_REF}"));
+    }
+    git::fetch(repo, &req.remote, &refspecs, if shallow { 1 } else { 0 })
+        .map_err(BumpError::from)?;
+    if ct_step::signal::is_terminated() {
+        return Err(BumpError::Cancelled.into());
+    }
+    let base = repo.refname_to_id(BASE_REF).map_err(|_| {
+        BumpError::Usage(format!(
+            "branch `{}` does not exist on {}; check --base-branch",
+            req.base_branch, req.remote.url
+        ))
+    })?;
+    let pushed = req
+        .push_branch
+        .as_ref()
+        .and_then(|_| repo.refname_to_id(PUSH_REF).ok());
+    let base_commit = repo
+        .find_commit(base)
+        .map_err(|e| local("cannot read the base commit", e))?;
+    let base_tree = base_commit
+        .tree()
+        .map_err(|e| local("cannot read the base tree", e))?;
+    let entry = paths::lookup(repo, &base_tree, &req.file)
+        .map_err(|e| BumpError::Usage(format!("{e} (branch {})", req.base_branch)))?;
+    let blob = repo
+        .find_blob(entry.blob)
+        .map_err(|e| local("cannot read the file", e))?;
+    let text = std::str::from_utf8(blob.content())
+        .map_err(|_| BumpError::Usage(format!("{} is not UTF-8 text", req.file)))?;
+    let edited = yaml::apply(text, &req.settings, req.create_missing).map_err(|e| {
+        BumpError::Usage(match e {
+            EditError::Verify(_) => format!("{}: {e}", req.file),
+            _ => format!("{}: {e}", req.file),
+        })
+    })?;
+    let new_tree = if edited.text == text {
+        base_tree.id()
+    } else {
+        let new_blob = repo
+            .blob(edited.text.as_bytes())
+            .map_err(|e| local("cannot write the edited file", e))?;
+        let mut update = TreeUpdateBuilder::new();
+        update.upsert(req.file.to_string(), new_blob, entry.mode);
+        update
+            .create_updated(repo, &base_tree)
+            .map_err(|e| local("cannot write the new tree", e))?
+    };
+    let branch = req
+        .push_branch
+        .clone()
+        .unwrap_or_else(|| req.base_branch.clone());
+    let unchanged = |commit: Oid, branch: &str| Outcome {
+        commit: commit.to_string(),
+        branch: branch.to_string(),
+        changed: false,
+        changes: Vec::new(),
+        diff: String::new(),
+        attempts: attempt,
+    };
+    if new_tree == base_tree.id() {
+        tracing::info!(
+            "{} already holds the requested values on {}: nothing to commit",
+            req.file,
+            req.base_branch
+        );
+        return Ok(unchanged(base, &req.base_branch));
+    }
+    if let Some(p) = pushed {
+        let same = repo
+            .find_commit(p)
+            .ok()
+            .and_then(|c| c.tree().ok())
+            .is_some_and(|t| t.id() == new_tree);
+        if same {
+            tracing::info!("branch {branch} already holds exactly this change: nothing to push");
+            return Ok(unchanged(p, &branch));
+        }
+    }
+    let diff = unified_diff(text, &edited.text, &req.file.to_string());
+    let changes_text = edited
+        .changes
+        .iter()
+        .map(|c| format!("{}={}", c.key, c.new))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = req.message.render(&|name| {
+        Some(match name {
+            "app" => req.app.clone(),
+            "environment" => req.environment.clone(),
+            "file" => req.file.to_string(),
+            "branch" => branch.clone(),
+            "changes" => changes_text.clone(),
+            _ => return None,
+        })
+    });
+    let sig = Signature::now(&req.author_name, &req.author_email)
+        .map_err(|e| BumpError::Usage(format!("--author-name/--author-email: {}", e.message())))?;
+    let tree = repo
+        .find_tree(new_tree)
+        .map_err(|e| local("cannot read the new tree", e))?;
+    let commit = repo
+        .commit(None, &sig, &sig, &message, &tree, &[&base_commit])
+        .map_err(|e| local("cannot create the commit", e))?;
+    let outcome = Outcome {
+        commit: commit.to_string(),
+        branch: branch.clone(),
+        changed: true,
+        changes: edited.changes,
+        diff,
+        attempts: attempt,
+    };
+    if req.dry_run {
+        return Ok(outcome);
+    }
+    if ct_step::signal::is_terminated() {
+        return Err(BumpError::Cancelled.into());
+    }
+    let spec = PushSpec {
+        commit,
+        dst: format!("refs/heads/{branch}"),
+        lease: req
+            .push_branch
+            .as_ref()
+            .map(|_| pushed.unwrap_or(Oid::ZERO_SHA1)),
+    };
+    match git::push(repo, &req.remote, &spec) {
+        Ok(()) => {
+            tracing::info!("pushed {commit} to {branch} (attempt {attempt})");
+            Ok(outcome)
+        }
+        Err(e) if e.is_race() => Err(Attempt::Race(e)),
+        Err(e) => Err(BumpError::from(e).into()),
+    }
+}
+
+/// After a push from `--repo-dir`: move the local branch there (fast-forward only) and, when
+/// it is checked out, update the working tree without touching local modifications.
+fn update_checkout(repo: &Repository, outcome: &Outcome) {
+    let Ok(oid) = Oid::from_str(&outcome.commit) else {
+        return;
+    };
+    let name = format!("refs/heads/{}", outcome.branch);
+    let current = repo.refname_to_id(&name).ok();
+    let ff = match current {
+        None => true,
+        Some(c) => repo.graph_descendant_of(oid, c).unwrap_or(false),
+    };
+    if !ff {
+        tracing::warn!("local branch {} has diverged; left as is", outcome.branch);
+        return;
+    }
+    let head_is_branch = repo
+        .head()
+        .ok()
+        .and_then(|h| h.name().ok().map(|n| n == name))
+        .unwrap_or(false);
+    if head_is_branch {
+        let Ok(commit) = repo.find_commit(oid) else {
+            return;
+        };
+        let mut co = git2::build::CheckoutBuilder::new();
+        co.safe();
+        if let Err(e) = repo.checkout_tree(commit.as_object(), Some(&mut co)) {
+            tracing::warn!("the working tree was not updated: {}", e.message());
+            return;
+        }
+    }
+    if let Err(e) = repo.reference(&name, oid, true, "bump-gitops-version") {
+        tracing::warn!(
+            "local branch {} not updated: {}",
+            outcome.branch,
+            e.message()
+        );
+    }
+}
+
+/// A unified diff of one file.
+pub fn unified_diff(old: &str, new: &str, path: &str) -> String {
+    let p = std::path::Path::new(path);
+    let patch = git2::Patch::from_buffers(old.as_bytes(), Some(p), new.as_bytes(), Some(p), None);
+    match patch.and_then(|mut p| p.to_buf()) {
+        Ok(buf) => String::from_utf8_lossy(&buf).into_owned(),
+        Err(e) => format!("(no diff: {})\n", e.message()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_templates_render_known_placeholders_only() {
+        let t = MessageTemplate::parse("bump {app} in {environment}: {changes} {{x}}").unwrap();
+        let s = t.render(&|n| Some(format!("<{n}>")));
+        assert_eq!(s, "bump <app> in <environment>: <changes> {x}");
+        assert!(
+            MessageTemplate::parse("{nope}")
+                .unwrap_err()
+                .contains("unknown placeholder")
+        );
+        assert!(MessageTemplate::parse("{app").is_err());
+        assert!(MessageTemplate::parse("a } b").is_err());
+        assert!(MessageTemplate::parse("  ").is_err());
+    }
+
+    #[test]
+    fn branch_names_are_validated() {
+        assert!(validate_branch("--push-branch", "jukebox-1.0.1").is_ok());
+        for bad in ["", "a..b", "a b", "-x/..", "x.lock", "a~1", "a:b"] {
+            assert!(validate_branch("--push-branch", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn diffs_are_unified() {
+        let d = unified_diff("a: 1\nb: 2\n", "a: 1\nb: 3\n", "x/c.yaml");
+        assert!(
+            d.contains("--- a/x/c.yaml") && d.contains("-b: 2") && d.contains("+b: 3"),
+            "{d}"
+        );
+    }
+}
