@@ -51,6 +51,7 @@ pub enum Prefixes {
 /// Flags for `ct-sandbox serve`.
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Model Registry emulator")]
+#[group(id = "registry_options")]
 pub struct Options {
     /// API prefixes served.
     #[arg(long, env = "CT_SANDBOX_REGISTRY_API", value_enum, default_value_t = Prefixes::Both)]
