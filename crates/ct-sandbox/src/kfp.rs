@@ -88,6 +88,9 @@ pub enum FaultAction {
     /// Process, then wait this many milliseconds before answering (a client timeout then
     /// leaves it unsure whether the request took effect).
     DelayAfterMs(u64),
+    /// Answer this status and JSON body without processing the request (e.g. a stale `{}`
+    /// list, to stage a race).
+    Answer { status: u16, body: Value },
     /// Close the connection without answering; not processed.
     DropBefore,
     /// Process the request, then close the connection without answering.
@@ -472,6 +475,11 @@ async fn guard(State(emu): State<Emulator>, req: Request, next: Next) -> Respons
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("0"));
             return r;
+        }
+        Some(FaultAction::Answer { status, body }) => {
+            set_status(*status);
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
+            return (status, axum::Json(body.clone())).into_response();
         }
         Some(FaultAction::DelayMs(ms)) => tokio::time::sleep(Duration::from_millis(*ms)).await,
         Some(FaultAction::DropBefore) => drop_connection(),

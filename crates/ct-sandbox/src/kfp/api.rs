@@ -143,7 +143,10 @@ fn list(items: Vec<Value>, q: &HashMap<String, String>, keys: &[&str], field: &s
                 "Invalid input error: cannot sort by unrecognized field {key:?}"
             )));
         }
-        // Stable sort keeps creation order among equal keys.
+        // Stable sort: equal keys keep creation order (newest first when descending).
+        if desc {
+            items.reverse();
+        }
         items.sort_by(|a, b| {
             let (x, y) = (
                 a.get(key).map(|v| v.to_string()),
