@@ -19,6 +19,7 @@ pub mod kfp;
 pub mod registry;
 pub mod serve;
 pub mod tekton;
+pub mod demo;
 
 use std::net::SocketAddr;
 

@@ -219,10 +219,14 @@ fn git_clone(inv: &mut Invocation<'_>) -> Result<(), String> {
                 creds.display()
             ));
         }
-        clone.arg("-c").arg(format!(
-            "credential.helper=store --file={}",
-            creds.display()
-        ));
+        // As the catalog Task does: copy the Secret's file into HOME (git's store helper
+        // rewrites its file after a successful login; the Secret must stay untouched).
+        let copy = inv.home.join(".git-credentials");
+        std::fs::copy(&creds, &copy)
+            .map_err(|e| format!("git-clone: cannot copy .git-credentials: {e}"))?;
+        clone
+            .arg("-c")
+            .arg(format!("credential.helper=store --file={}", copy.display()));
     }
     (inv.log)(&format!("[stand-in] git clone {url}"));
     clone.arg("clone").arg("--quiet").arg("--no-checkout");
