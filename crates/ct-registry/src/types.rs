@@ -112,3 +112,52 @@ impl ModelArtifactPatch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VERSIONS: &str =
+        include_str!("../../../tests/fixtures/registry/versions-list.v0.2.10-trace.json");
+    const ARTIFACT: &str =
+        include_str!("../../../tests/fixtures/registry/artifact.v0.2.10-trace.json");
+
+    #[test]
+    fn recorded_answers_decode_and_properties_reencode_byte_for_byte() {
+        let page: ListPage<ModelVersion> = serde_json::from_str(VERSIONS).unwrap();
+        assert_eq!(page.next_page_token.as_deref(), Some(""));
+        assert_eq!(page.items.len(), 2);
+        let v1 = &page.items[0];
+        assert_eq!((v1.id.as_str(), v1.name.as_str()), ("2", "1"));
+        assert_eq!(v1.author.as_deref(), Some("Alice <alice@example.com>"));
+        assert_eq!(v1.last_update_ms(), 1795728484187);
+        assert!(v1.custom_properties.contains_key("test"));
+        // The raw map, re-encoded, is the substring the server sent.
+        let raw = serde_json::to_string(&v1.custom_properties).unwrap();
+        assert!(
+            VERSIONS.contains(&format!("\"customProperties\":{raw}")),
+            "{raw}"
+        );
+        let a: ModelArtifact = serde_json::from_str(ARTIFACT).unwrap();
+        assert_eq!(a.uri.as_deref(), Some("s3://bucket/jukebox/2"));
+        assert_eq!(a.artifact_type.as_deref(), Some("model-artifact"));
+        assert!(a.custom_properties.is_empty());
+    }
+
+    #[test]
+    fn patch_bodies_carry_only_update_fields() {
+        let p = ModelVersionPatch {
+            custom_properties: Some(CustomProperties::new()),
+            author: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"customProperties":{}}"#
+        );
+        assert!(ModelVersionPatch::default().is_empty());
+        assert_eq!(
+            serde_json::to_string(&ModelArtifactPatch::uri("oci://x")).unwrap(),
+            r#"{"artifactType":"model-artifact","uri":"oci://x"}"#
+        );
+    }
+}

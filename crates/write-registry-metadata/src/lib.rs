@@ -71,7 +71,8 @@ pub struct Args {
     #[arg(long, env = "CT_VERSION", value_name = "NAME")]
     pub version: String,
 
-    /// Environment label moved to this version (e.g. test, prod): letters, digits, - _ .
+    /// Environment label moved to this version, e.g. `test` or `prod` (letters, digits, `-`,
+    /// `_` and `.`)
     #[arg(long, env = "CT_ENVIRONMENT", value_name = "LABEL")]
     pub environment: String,
 
