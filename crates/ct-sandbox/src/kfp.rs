@@ -340,6 +340,13 @@ impl Emulator {
         api::insert_version(&mut s, pipeline_id, name, name, "", spec)
     }
 
+    /// Create a run directly (in the `Default` experiment) following `script`; returns its id.
+    pub fn add_run(&self, display_name: &str, pipeline_spec: Value, script: RunScript) -> String {
+        let mut s = self.lock();
+        s.scripts.push_front(script);
+        api::insert_run(&mut s, display_name, pipeline_spec)
+    }
+
     /// Force a run into `state` now (e.g. a CANCELED run someone else stopped).
     pub fn set_run_state(&self, run_id: &str, state: &str) -> bool {
         let mut s = self.lock();

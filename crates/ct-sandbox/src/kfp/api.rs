@@ -439,6 +439,39 @@ async fn create_run(State(emu): State<Emulator>, RawQuery(q): RawQuery, body: By
     })())
 }
 
+/// Create a run in the `Default` experiment (test API), with the next queued script.
+pub(crate) fn insert_run(s: &mut StateData, display_name: &str, spec: Value) -> String {
+    let experiment_id = match s.experiments.iter().find(|e| e.display_name == "Default") {
+        Some(e) => e.id.clone(),
+        None => insert_experiment(s, "Default", ""),
+    };
+    let script = s
+        .scripts
+        .pop_front()
+        .unwrap_or_else(|| s.default_script.clone());
+    let seq = s.next_seq();
+    let id = uuid::Uuid::new_v4().to_string();
+    s.runs.push(RunRec {
+        id: id.clone(),
+        seq,
+        experiment_id,
+        display_name: display_name.into(),
+        description: String::new(),
+        tasks: task_names(&spec),
+        pipeline_spec: Some(spec),
+        version_ref: None,
+        runtime_config: None,
+        service_account: "pipeline-runner-dspa".into(),
+        created: Instant::now(),
+        created_wall: Utc::now(),
+        timeline: RunRec::timeline_for(&script),
+        script,
+        archived: false,
+        terminate_calls: 0,
+    });
+    id
+}
+
 async fn get_run(State(emu): State<Emulator>, Path(id): Path<String>) -> Response {
     match emu.lock().runs.iter().find(|r| r.id == id) {
         Some(r) => ok(r.view()),
