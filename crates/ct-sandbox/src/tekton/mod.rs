@@ -27,6 +27,7 @@ pub mod model;
 pub mod runner;
 pub mod standin;
 pub mod subst;
+pub mod trigger;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
