@@ -110,7 +110,8 @@ impl Request {
             ));
         }
         let mut props: Vec<(String, MetadataValue)> = Vec::new();
-        for spec in properties {
+        // Blank entries come from an empty CT_PROPERTY (a Task param left at "").
+        for spec in properties.iter().filter(|p| !p.trim().is_empty()) {
             let (k, v) = parse_property(spec).map_err(StepError::usage)?;
             if k == RUN_ID_KEY || k == environment {
                 return Err(StepError::usage(format!(
@@ -459,6 +460,7 @@ mod tests {
     #[test]
     fn inputs_are_validated_before_anything_else() {
         assert!(req(&["team=ml", "epochs:int=3"]).is_ok());
+        assert!(req(&["", " "]).unwrap().properties.is_empty());
         let e = req(&["pipeline_run_id=x"]).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("--property"), "{e}");

@@ -641,3 +641,36 @@ fn faults_are_retried_without_duplicate_writes() {
     let again = r.rt.block_on(ct_registry::plan(&c, &request(2))).unwrap();
     assert!(again.changes.is_empty(), "{:?}", again.changes);
 }
+
+#[test]
+fn properties_and_flags_come_from_the_environment_too() {
+    let r = start(Options::default());
+    let ids = seed(&r.emu, 1, |_| Value::Null);
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Command::cargo_bin("write-registry-metadata").unwrap();
+    c.env_clear()
+        .env("CT_REGISTRY_URL", &r.url)
+        .env("CT_MODEL", "jukebox")
+        .env("CT_VERSION", "1")
+        .env("CT_ENVIRONMENT", "prod")
+        .env("CT_KFP_RUN_ID", "run-env")
+        .env("CT_AUTHOR", "Env <env@example.com>")
+        .env("CT_ARTIFACT_URI", uri(1))
+        .env("CT_RESULTS_DIR", dir.path())
+        .env("CT_PROPERTY", "team=ml\nepochs:int=3")
+        .assert()
+        .success();
+    let p = props(&r.emu, &ids[0]);
+    assert_eq!(p["team"], string("ml"));
+    assert_eq!(
+        p["epochs"],
+        json!({"int_value": "3", "metadataType": "MetadataIntValue"})
+    );
+    assert_eq!(p["prod"], string(""));
+    // An empty CT_PROPERTY (a Task param left at "") adds nothing.
+    step(&r, dir.path(), 1, &[])
+        .env("CT_PROPERTY", "")
+        .assert()
+        .success();
+    assert_eq!(props(&r.emu, &ids[0]).as_object().unwrap().len(), 5);
+}
