@@ -1,0 +1,345 @@
+//! The contract between tasks/*.yaml and the step binaries, and the rules every Task follows:
+//!
+//! - every flag a step passes (`--x` in args, `CT_X` in env, the step's and the stepTemplate's)
+//!   exists on the binary (parsed from `<binary> --help` of the built binary);
+//! - every result a Task declares is written by one of its binaries (named in its source);
+//! - no `script`, no shell, `command` is `/usr/local/bin/<binary>`, one image param with a pinned
+//!   default, a restricted-v2 securityContext without a fixed UID, a writable HOME, requests and a
+//!   memory limit, kebab-case params;
+//! - one YAML document per file under tasks/ and pipeline/, every named taskRef of the Pipeline
+//!   resolves to a Task in tasks/ (tekton-lint's rule for that is off, see .tektonlintrc.yaml).
+//!
+//! The binaries are the ones `cargo test --workspace` builds into the target directory.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf()
+}
+
+/// `target/<profile>`: the test executable lives in `target/<profile>/deps`.
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            yaml_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            out.push(p);
+        }
+    }
+    out.sort();
+}
+
+fn load(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml_ng::from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: not exactly one YAML document: {e}", path.display()))
+}
+
+fn tasks() -> Vec<(PathBuf, Value)> {
+    let mut files = Vec::new();
+    yaml_files(&repo().join("tasks"), &mut files);
+    assert!(!files.is_empty(), "no Tasks under tasks/");
+    files
+        .into_iter()
+        .map(|p| {
+            let v = load(&p);
+            (p, v)
+        })
+        .collect()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `--flag` names in a binary's `--help`.
+fn help_flags(bin: &str) -> BTreeSet<String> {
+    let path = bin_dir().join(bin);
+    assert!(
+        path.is_file(),
+        "{} is not built; run `cargo build --workspace` (CI's `cargo test --workspace` builds it)",
+        path.display()
+    );
+    let out = Command::new(&path).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{bin} --help failed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let re = regex::Regex::new(r"--([a-z0-9][a-z0-9-]*)").unwrap();
+    re.captures_iter(&text).map(|c| c[1].to_string()).collect()
+}
+
+/// `CT_KFP_URL` → `kfp-url`.
+fn env_flag(name: &str) -> Option<String> {
+    name.strip_prefix("CT_")
+        .map(|rest| rest.to_ascii_lowercase().replace('_', "-"))
+}
+
+/// The binary a step runs, when it is one of ours.
+fn our_binary(step: &Value) -> Option<String> {
+    let cmd = strings(&step["command"]);
+    cmd.first()
+        .and_then(|c| c.strip_prefix("/usr/local/bin/"))
+        .map(str::to_string)
+}
+
+#[test]
+fn every_flag_a_task_passes_exists_on_its_binary() {
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for (path, task) in tasks() {
+        let spec = &task["spec"];
+        let template_env: Vec<Value> = spec["stepTemplate"]["env"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for step in spec["steps"].as_array().unwrap() {
+            let Some(bin) = our_binary(step) else {
+                continue;
+            };
+            let flags = help_flags(&bin);
+            let step_env = step["env"].as_array().cloned().unwrap_or_default();
+            let mut wanted = Vec::new();
+            for arg in strings(&step["args"]) {
+                if let Some(f) = arg.strip_prefix("--") {
+                    wanted.push((f.split('=').next().unwrap().to_string(), arg.clone()));
+                }
+            }
+            for e in template_env.iter().chain(step_env.iter()) {
+                let name = e["name"].as_str().unwrap();
+                if let Some(f) = env_flag(name) {
+                    wanted.push((f, format!("env {name}")));
+                }
+            }
+            for (flag, source) in wanted {
+                checked += 1;
+                if !flags.contains(&flag) {
+                    problems.push(format!(
+                        "{} step {}: {source} needs `{bin} --{flag}`, which `{bin} --help` does not list",
+                        path.file_name().unwrap().to_string_lossy(),
+                        step["name"].as_str().unwrap()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} flags checked");
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn every_declared_result_is_written_by_the_tasks_binaries() {
+    let mut problems = Vec::new();
+    for (path, task) in tasks() {
+        let spec = &task["spec"];
+        let bins: Vec<String> = spec["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(our_binary)
+            .collect();
+        if bins.is_empty() {
+            continue;
+        }
+        let mut sources = String::new();
+        for b in &bins {
+            let mut files = Vec::new();
+            rs_files(&repo().join("crates").join(b).join("src"), &mut files);
+            assert!(!files.is_empty(), "no source for {b}");
+            for f in files {
+                sources.push_str(&std::fs::read_to_string(f).unwrap());
+            }
+        }
+        for r in spec["results"].as_array().into_iter().flatten() {
+            let name = r["name"].as_str().unwrap();
+            if !sources.contains(&format!("\"{name}\"")) {
+                problems.push(format!(
+                    "{}: result {name} is written by none of {}",
+                    path.file_name().unwrap().to_string_lossy(),
+                    bins.join(", ")
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rs_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn tasks_follow_the_image_and_security_rules() {
+    let kebab = regex::Regex::new(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$").unwrap();
+    let mut problems = Vec::new();
+    for (path, task) in tasks() {
+        let f = path.file_name().unwrap().to_string_lossy().to_string();
+        let mut bad = |m: String| problems.push(format!("{f}: {m}"));
+        if task["apiVersion"] != "tekton.dev/v1" || task["kind"] != "Task" {
+            bad("not a tekton.dev/v1 Task".into());
+        }
+        let spec = &task["spec"];
+        let params = spec["params"].as_array().cloned().unwrap_or_default();
+        for p in &params {
+            let n = p["name"].as_str().unwrap_or("");
+            if !kebab.is_match(n) {
+                bad(format!("param {n} is not kebab-case"));
+            }
+        }
+        let tpl = &spec["stepTemplate"];
+        // One image for every step: a param with a pinned default.
+        let image = tpl["image"].as_str().unwrap_or("");
+        let image_param = image
+            .strip_prefix("$(params.")
+            .and_then(|s| s.strip_suffix(')'));
+        match image_param.and_then(|ip| params.iter().find(|p| p["name"] == ip)) {
+            Some(p) => {
+                let d = p["default"].as_str().unwrap_or("");
+                let pinned = d.contains("@sha256:")
+                    || d.rsplit_once(':')
+                        .is_some_and(|(_, tag)| !tag.contains('/') && tag != "latest");
+                if !pinned {
+                    bad(format!("image default {d:?} is not pinned (tag or digest)"));
+                }
+            }
+            None => bad("stepTemplate.image is not a param with a default".into()),
+        }
+        let sc = &tpl["securityContext"];
+        if sc["runAsNonRoot"] != true {
+            bad("securityContext.runAsNonRoot is not true".into());
+        }
+        if sc["allowPrivilegeEscalation"] != false {
+            bad("securityContext.allowPrivilegeEscalation is not false".into());
+        }
+        if strings(&sc["capabilities"]["drop"]) != ["ALL"] {
+            bad("securityContext.capabilities.drop is not [ALL]".into());
+        }
+        if sc["seccompProfile"]["type"] != "RuntimeDefault" {
+            bad("securityContext.seccompProfile is not RuntimeDefault".into());
+        }
+        for fixed in ["runAsUser", "runAsGroup", "fsGroup"] {
+            if !sc[fixed].is_null() {
+                bad(format!(
+                    "securityContext.{fixed} is set (restricted-v2 assigns it)"
+                ));
+            }
+        }
+        let home = tpl["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["name"] == "HOME");
+        if home.map(|h| &h["value"]) != Some(&Value::from("/tekton/home")) {
+            bad("HOME is not /tekton/home".into());
+        }
+        let res = &tpl["computeResources"];
+        if res["requests"]["cpu"].is_null()
+            || res["requests"]["memory"].is_null()
+            || res["limits"]["memory"].is_null()
+        {
+            bad("computeResources lacks requests (cpu, memory) or a memory limit".into());
+        }
+        for step in spec["steps"].as_array().into_iter().flatten() {
+            let name = step["name"].as_str().unwrap_or("");
+            if !step["script"].is_null() {
+                bad(format!("step {name} uses script"));
+            }
+            if !step["image"].is_null() {
+                bad(format!("step {name} overrides the stepTemplate image"));
+            }
+            let cmd = strings(&step["command"]);
+            match cmd.first().map(String::as_str) {
+                None => bad(format!("step {name} has no command")),
+                Some(c) if ["sh", "bash", "/bin/sh", "/bin/bash"].contains(&c) => {
+                    bad(format!("step {name} runs a shell"))
+                }
+                Some(_) => {}
+            }
+            if cmd.len() > 1 && our_binary(step).is_some() {
+                bad(format!("step {name}: command must be only the binary"));
+            }
+            // Params reach the binary only through args or env (nothing else may hold them).
+            let mut rest = step.clone();
+            for k in ["args", "env", "name", "command", "workingDir"] {
+                rest.as_object_mut().unwrap().remove(k);
+            }
+            if rest.to_string().contains("$(params.") {
+                bad(format!(
+                    "step {name} uses params outside args/env/workingDir"
+                ));
+            }
+            for e in step["env"].as_array().into_iter().flatten() {
+                if e.get("valueFrom")
+                    .is_some_and(|v| v.get("secretKeyRef").is_none())
+                {
+                    bad(format!(
+                        "step {name}: env {} valueFrom is not a secretKeyRef",
+                        e["name"]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn one_document_per_file_and_every_task_ref_resolves() {
+    let mut files = Vec::new();
+    yaml_files(&repo().join("pipeline"), &mut files);
+    yaml_files(&repo().join("tasks"), &mut files);
+    for f in &files {
+        let _ = load(f);
+    }
+    let root = repo();
+    let bundle =
+        ct_sandbox::tekton::load(&root.join("pipeline/ct-pipeline.yaml"), &root.join("tasks"))
+            .unwrap();
+    for pt in bundle
+        .pipeline
+        .spec
+        .tasks
+        .iter()
+        .chain(&bundle.pipeline.spec.finally)
+    {
+        bundle
+            .resolve(pt)
+            .unwrap_or_else(|e| panic!("pipeline task {}: {e}", pt.name));
+    }
+    let kebab = regex::Regex::new(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$").unwrap();
+    for p in &bundle.pipeline.spec.params {
+        assert!(
+            kebab.is_match(&p.name),
+            "pipeline param {} is not kebab-case",
+            p.name
+        );
+    }
+}
