@@ -105,8 +105,10 @@ pub async fn ensure(c: &ApiClient, spec: &PrSpec) -> Result<Outcome> {
         segment(&spec.base),
         segment(&spec.head)
     );
-    if let Some(cmp) = found::<Compare>(c.get(&cmp_path).send().await?)? {
-        if cmp.ahead_by == 0 {
+    if let Some(cmp) = found::<Compare>(c.get(&cmp_path).send().await?)?
+        && cmp.ahead_by == 0
+    {
+        {
             tracing::info!(
                 "{} has no commits ahead of {}: no pull request opened",
                 spec.head,

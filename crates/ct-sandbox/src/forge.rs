@@ -96,7 +96,9 @@ pub(crate) struct Inner {
     pub root: PathBuf,
     pub version: Mutex<String>,
     pub max_items: usize,
-    pub http: reqwest::Client,
+    /// Webhook client, built on the first delivery (building one loads the system roots).
+    http: std::sync::OnceLock<reqwest::Client>,
+    webhook_timeout: Duration,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -107,6 +109,17 @@ impl Inner {
 
     pub fn repo_dir(&self, owner: &str, name: &str) -> PathBuf {
         self.root.join(owner).join(format!("{name}.git"))
+    }
+
+    /// The HTTP client for webhook deliveries.
+    pub fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(self.webhook_timeout)
+                .user_agent("Go-http-client/1.1")
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     pub fn version(&self) -> String {
@@ -206,12 +219,6 @@ impl Emulator {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        let timeout = options.webhook_timeout.unwrap_or(Duration::from_secs(5));
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent("Go-http-client/1.1")
-            .build()
-            .map_err(io::Error::other)?;
         let emu = Emulator {
             inner: Arc::new(Inner {
                 store: Mutex::new(Store::default()),
@@ -224,7 +231,8 @@ impl Emulator {
                         .unwrap_or_else(|| DEFAULT_VERSION.to_string()),
                 ),
                 max_items: options.max_response_items.unwrap_or(50).max(1),
-                http,
+                http: std::sync::OnceLock::new(),
+                webhook_timeout: options.webhook_timeout.unwrap_or(Duration::from_secs(5)),
                 _tmp: tmp,
             }),
         };
@@ -551,6 +559,7 @@ impl Emulator {
     /// Commit `content` at `path` on `branch` (created from `from` when it does not exist,
     /// or as a root commit when `from` is `None`), directly in the bare repository (no push,
     /// no webhook). Returns the new tip.
+    #[allow(clippy::too_many_arguments)] // a flat scripting call reads best in tests
     pub fn commit(
         &self,
         owner: &str,
@@ -695,8 +704,10 @@ pub(crate) fn merge_pull(
         &format!("Merge pull request '#{number}' from {head} into {base}"),
     )?;
     let mut s = inner.lock();
-    if let Some(ri) = s.repo_idx(owner, repo) {
-        if let Some(p) = s.repos[ri].pulls.iter_mut().find(|p| p.number == number) {
+    if let Some(ri) = s.repo_idx(owner, repo)
+        && let Some(p) = s.repos[ri].pulls.iter_mut().find(|p| p.number == number)
+    {
+        {
             let t = now();
             p.open = false;
             p.merged = true;

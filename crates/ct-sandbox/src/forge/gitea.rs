@@ -691,10 +691,10 @@ fn paged(inner: &Inner, path: &str, q: &Paging, items: Vec<Value>) -> Response {
             cur - 1
         ));
     }
-    if let Ok(v) = HeaderValue::from_str(&links.join(",")) {
-        if !links.is_empty() {
-            h.insert(header::LINK, v);
-        }
+    if !links.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&links.join(","))
+    {
+        h.insert(header::LINK, v);
     }
     h.insert(
         "access-control-expose-headers",
@@ -1074,8 +1074,10 @@ async fn edit_pull(
         Some(names) => Some(assignee_ids(&inner, &s, ri, names)?),
         None => None,
     };
-    if let Some(base) = &opt.base {
-        if !branches.contains_key(base) {
+    if let Some(base) = &opt.base
+        && !branches.contains_key(base)
+    {
+        {
             return Err(err(
                 &inner,
                 StatusCode::NOT_FOUND,

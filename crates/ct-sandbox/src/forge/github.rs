@@ -19,35 +19,42 @@ use super::store::{LabelRec, PullRec, RepoRec, Store, now};
 use super::{Inner, apply_race, git, new_pull};
 
 type St = State<Arc<Inner>>;
-type R = Result<Response, Response>;
+type R = Result<Response, Reject>;
+
+/// An error answer (status and JSON body), small enough to travel in a `Result`.
+pub(crate) struct Reject(StatusCode, Value);
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(self.1)).into_response()
+    }
+}
 
 const DOCS: &str = "https://docs.github.com/rest";
 
-fn error(status: StatusCode, message: &str) -> Response {
-    (
+fn error(status: StatusCode, message: &str) -> Reject {
+    Reject(
         status,
-        axum::Json(json!({"message": message, "documentation_url": DOCS, "status": status.as_u16().to_string()})),
+        json!({"message": message, "documentation_url": DOCS, "status": status.as_u16().to_string()}),
     )
-        .into_response()
 }
 
-fn not_found() -> Response {
+fn not_found() -> Reject {
     error(StatusCode::NOT_FOUND, "Not Found")
 }
 
-fn validation(errors: Value) -> Response {
-    (
+fn validation(errors: Value) -> Reject {
+    Reject(
         StatusCode::UNPROCESSABLE_ENTITY,
-        axum::Json(json!({"message": "Validation Failed", "errors": errors, "documentation_url": DOCS, "status": "422"})),
+        json!({"message": "Validation Failed", "errors": errors, "documentation_url": DOCS, "status": "422"}),
     )
-        .into_response()
 }
 
 fn ok(status: StatusCode, v: Value) -> Response {
     (status, axum::Json(v)).into_response()
 }
 
-fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Response> {
+fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Reject> {
     let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
@@ -75,7 +82,7 @@ fn repo(
     owner: &str,
     name: &str,
     write: bool,
-) -> Result<(usize, Option<i64>), Response> {
+) -> Result<(usize, Option<i64>), Reject> {
     let s = inner.lock();
     let uid = auth(&s, h)?;
     let ri = s.repo_idx(owner, name).ok_or_else(not_found)?;
@@ -548,10 +555,11 @@ async fn add_assignees(
         .ok_or_else(not_found)?;
     let assignable = s.assignable(&s.repos[ri]);
     for name in opt.assignees {
-        if let Some(uid) = s.user_by_login(&name).map(|u| u.id) {
-            if assignable.contains(&uid) && !s.repos[ri].pulls[pi].assignees.contains(&uid) {
-                s.repos[ri].pulls[pi].assignees.push(uid);
-            }
+        if let Some(uid) = s.user_by_login(&name).map(|u| u.id)
+            && assignable.contains(&uid)
+            && !s.repos[ri].pulls[pi].assignees.contains(&uid)
+        {
+            s.repos[ri].pulls[pi].assignees.push(uid);
         }
     }
     let r = &s.repos[ri];

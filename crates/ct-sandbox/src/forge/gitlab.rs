@@ -19,17 +19,26 @@ use super::store::{LabelRec, PullRec, RepoRec, Store, now};
 use super::{Inner, apply_race, git, new_pull};
 
 type St = State<Arc<Inner>>;
-type R = Result<Response, Response>;
+type R = Result<Response, Reject>;
 
-fn error(status: StatusCode, message: impl Into<Value>) -> Response {
-    (status, axum::Json(json!({"message": message.into()}))).into_response()
+/// An error answer (status and JSON body), small enough to travel in a `Result`.
+pub(crate) struct Reject(StatusCode, Value);
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(self.1)).into_response()
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<Value>) -> Reject {
+    Reject(status, json!({"message": message.into()}))
 }
 
 fn ok(status: StatusCode, v: Value) -> Response {
     (status, axum::Json(v)).into_response()
 }
 
-fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Response> {
+fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Reject> {
     let token = if let Some(t) = h.get("private-token").and_then(|v| v.to_str().ok()) {
         t.trim().to_string()
     } else if let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
@@ -53,7 +62,7 @@ fn project(
     h: &HeaderMap,
     id: &str,
     write: bool,
-) -> Result<(usize, Option<i64>), Response> {
+) -> Result<(usize, Option<i64>), Reject> {
     let s = inner.lock();
     let uid = auth(&s, h)?;
     let ri = match id.parse::<i64>() {

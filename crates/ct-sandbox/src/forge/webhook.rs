@@ -132,7 +132,7 @@ async fn deliver(inner: &Inner, repo: &str, hook: &HookRec, body: &[u8]) {
     let uuid = uuid::Uuid::new_v4().to_string();
     let sig = signature(&hook.secret, body);
     let mut req = inner
-        .http
+        .http()
         .post(&hook.url)
         .header("X-Gitea-Delivery", &uuid)
         .header("X-Gitea-Event", "push")
