@@ -155,6 +155,7 @@ fn repo_json(inner: &Inner, s: &Store, r: &RepoRec) -> Value {
         "full_name": full,
         "owner": user_json(s, r.owner_id),
         "private": r.private,
+        "url": format!("{}/github/repos/{full}", inner.base),
         "html_url": format!("{}/{full}", inner.base),
         "clone_url": format!("{}/{full}.git", inner.base),
         "default_branch": r.default_branch,
