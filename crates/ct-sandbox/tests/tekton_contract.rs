@@ -50,8 +50,12 @@ fn load(path: &Path) -> Value {
 }
 
 fn tasks() -> Vec<(PathBuf, Value)> {
-    let mut files = Vec::new();
-    yaml_files(&repo().join("tasks"), &mut files);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("tasks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
     assert!(!files.is_empty(), "no Tasks under tasks/");
     files
         .into_iter()
@@ -341,5 +345,58 @@ fn one_document_per_file_and_every_task_ref_resolves() {
             "pipeline param {} is not kebab-case",
             p.name
         );
+    }
+}
+
+#[test]
+fn every_task_has_an_example_taskrun_that_binds_it_correctly() {
+    for (path, task) in tasks() {
+        let name = task["metadata"]["name"].as_str().unwrap();
+        let ex = repo().join(format!("tasks/examples/{name}-taskrun.yaml"));
+        assert!(
+            ex.is_file(),
+            "{}: no example {}",
+            path.display(),
+            ex.display()
+        );
+        let tr = load(&ex);
+        assert_eq!(tr["kind"], "TaskRun");
+        assert_eq!(tr["spec"]["taskRef"]["name"], name);
+        let declared: Vec<&Value> = task["spec"]["params"].as_array().unwrap().iter().collect();
+        let given: Vec<&str> = tr["spec"]["params"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for g in &given {
+            assert!(
+                declared.iter().any(|d| d["name"] == *g),
+                "{}: param {g} is not declared by {name}",
+                ex.display()
+            );
+        }
+        for d in &declared {
+            let n = d["name"].as_str().unwrap();
+            assert!(
+                d.get("default").is_some() || given.contains(&n),
+                "{}: required param {n} missing",
+                ex.display()
+            );
+        }
+        let bound: Vec<&str> = tr["spec"]["workspaces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|w| w["name"].as_str().unwrap())
+            .collect();
+        for w in task["spec"]["workspaces"].as_array().into_iter().flatten() {
+            let n = w["name"].as_str().unwrap();
+            assert!(
+                w["optional"] == true || bound.contains(&n),
+                "{}: workspace {n} not bound",
+                ex.display()
+            );
+        }
     }
 }
