@@ -184,6 +184,8 @@ fn pull_json(
         "title": p.title,
         "body": p.body,
         "url": format!("{}/github/repos/{full}/pulls/{}", inner.base, p.number),
+        "issue_url": format!("{}/github/repos/{full}/issues/{}", inner.base, p.number),
+        "commits_url": format!("{}/github/repos/{full}/pulls/{}/commits", inner.base, p.number),
         "html_url": format!("{}/{full}/pull/{}", inner.base, p.number),
         "user": user_json(s, p.poster),
         "labels": labels,
@@ -471,9 +473,33 @@ async fn check_assignee(
     }
 }
 
+/// `{"labels": [..]}`, `{"labels": "name"}` or a bare array, as GitHub accepts.
 #[derive(Deserialize)]
-struct LabelsQ {
-    labels: Vec<String>,
+#[serde(untagged)]
+enum LabelsQ {
+    Object { labels: OneOrMany },
+    Bare(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl LabelsQ {
+    fn names(self) -> Vec<String> {
+        match self {
+            LabelsQ::Object {
+                labels: OneOrMany::One(s),
+            } => vec![s],
+            LabelsQ::Object {
+                labels: OneOrMany::Many(v),
+            }
+            | LabelsQ::Bare(v) => v,
+        }
+    }
 }
 
 /// Adds labels by name; like GitHub, a name that does not exist is created.
@@ -496,7 +522,7 @@ async fn add_labels(
         .iter()
         .position(|p| p.number == num)
         .ok_or_else(not_found)?;
-    for name in opt.labels {
+    for name in opt.names() {
         let id = match s.repos[ri]
             .labels
             .iter()
