@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 use crate::forge::Repo;
 use crate::kfp::Outcome;
 use crate::serve::{Sandbox, ServeArgs};
+use crate::tekton::trigger::Decision;
 use crate::tekton::{
     self, Binding, Bundle, Observer, ParamValue, PipelineRunReport, RunOptions, RunStatus,
     TaskRunReport, TaskStatus,
@@ -116,6 +117,11 @@ pub struct DemoArgs {
     #[arg(long, default_value = "3s", value_parser = ct_step::cli::parse_duration, value_name = "DURATION")]
     pub training_time: Duration,
 
+    /// Run the pipeline for the seeded commit directly, without pushing a change through the
+    /// webhook and the Trigger.
+    #[arg(long)]
+    pub no_webhook: bool,
+
     /// Print every step's log lines (default: only task progress and the summary).
     #[arg(long, short)]
     pub verbose: bool,
@@ -170,8 +176,23 @@ pub struct Demo {
     pub credentials_dir: PathBuf,
     /// Directory bound as the `forge-token` workspace (the Secret's `token` key).
     pub token_dir: PathBuf,
+    /// PipelineRun params the last webhook produced through the Trigger (they override the
+    /// push-derived params of [`Demo::params`]).
+    pub trigger_params: Option<BTreeMap<String, String>>,
+    listener: Option<Listener>,
     runs: AtomicUsize,
 }
+
+/// The EventListener stand-in, registered as the model repository's webhook.
+struct Listener {
+    _server: crate::Server,
+    rx: tokio::sync::mpsc::UnboundedReceiver<
+        Result<Vec<crate::tekton::trigger::Outcome>, crate::tekton::Error>,
+    >,
+}
+
+/// Secret of the webhook between the forge and the EventListener stand-in.
+const WEBHOOK_SECRET_NAME: &str = "ct-webhook-secret";
 
 impl Demo {
     /// Start the emulators and seed them. Must run inside a multi-threaded tokio runtime, which
@@ -196,8 +217,10 @@ impl Demo {
             }
         };
 
-        let mut forge_options = crate::forge::Options::default();
-        forge_options.root = Some(work.join("forge"));
+        let forge_options = crate::forge::Options {
+            root: Some(work.join("forge")),
+            ..Default::default()
+        };
         let kfp_options = crate::kfp::Options {
             kfp_pending: config.training_pending,
             kfp_running: config.training_time,
@@ -296,21 +319,7 @@ impl Demo {
                    "uri": "oci://image-registry.openshift-image-registry.svc:5000/user1-mlops/jukebox:0a1b2c3"}),
         )
         .await?;
-        let version = post(
-            &http,
-            &format!("{reg}{REGISTRY_API}/model_versions"),
-            json!({"name": short(&revision), "registeredModelId": registry_model_id,
-                   "description": "registered by the training pipeline"}),
-        )
-        .await?;
-        let registry_version_id = id_of(&version)?;
-        post(
-            &http,
-            &format!("{reg}{REGISTRY_API}/model_versions/{registry_version_id}/artifacts"),
-            json!({"artifactType": "model-artifact", "name": APP,
-                   "uri": format!("pvc://jukebox-model-pvc/jukebox/{}", short(&revision))}),
-        )
-        .await?;
+        let registry_version_id = register_version(&reg, &registry_model_id, &revision).await?;
 
         Ok(Demo {
             sandbox,
@@ -325,8 +334,108 @@ impl Demo {
             registry_version_id,
             credentials_dir,
             token_dir,
+            trigger_params: None,
+            listener: None,
             runs: AtomicUsize::new(0),
         })
+    }
+
+    /// Push a commit to `branch` of the model repository as the user, over git smart HTTP. The
+    /// forge delivers its signed push webhook to an EventListener stand-in that evaluates
+    /// `pipeline/triggers/` (signature, event type, CEL filters, binding, template). Returns
+    /// what the EventListener decided; when accepted, the pushed commit becomes the one the
+    /// next [`Demo::run`] trains (with the Trigger's PipelineRun params), and the registry gets
+    /// its model version (in the real flow the training pipeline registers it).
+    pub async fn push_and_trigger(
+        &mut self,
+        branch: &str,
+    ) -> Result<crate::tekton::trigger::Outcome, String> {
+        use crate::tekton::trigger::{Decision, TriggerSet, listener_router};
+        if self.listener.is_none() {
+            let set = TriggerSet::load(&self.config.repo_root.join("pipeline/triggers"))
+                .map_err(|e| e.to_string())?;
+            let secret_key = set
+                .triggers
+                .iter()
+                .flat_map(|t| &t.interceptors)
+                .find_map(|i| match i {
+                    crate::tekton::trigger::Interceptor::Github {
+                        secret: Some((n, k)),
+                        ..
+                    } if n == WEBHOOK_SECRET_NAME => Some(k.clone()),
+                    _ => None,
+                })
+                .ok_or("the Trigger has no github interceptor with the webhook secretRef")?;
+            let webhook_secret = random_hex();
+            let mut secrets = BTreeMap::new();
+            secrets.insert(
+                (WEBHOOK_SECRET_NAME.to_string(), secret_key),
+                webhook_secret.clone(),
+            );
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let server = crate::Server::start(
+                crate::loopback(0),
+                listener_router(Arc::new(set), Arc::new(secrets), tx),
+            )
+            .await
+            .map_err(|e| format!("EventListener stand-in: {e}"))?;
+            self.sandbox
+                .forge
+                .add_hook(USER, APP, &format!("{}/", server.url), &webhook_secret)
+                .map_err(|e| format!("forge: {e}"))?;
+            self.listener = Some(Listener {
+                _server: server,
+                rx,
+            });
+        }
+        let work = self
+            .work
+            .join("push")
+            .join(format!("{branch}-{}", random_hex()));
+        let clone_url = self.model_repo.clone_url.clone();
+        let creds = self.credentials_dir.join(".git-credentials");
+        let branch_owned = branch.to_string();
+        let pushed = tokio::task::spawn_blocking(move || {
+            push_change(&work, &clone_url, &creds, &branch_owned)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+
+        let rx = &mut self.listener.as_mut().expect("listener started above").rx;
+        let outcome = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await;
+        let outcomes = match outcome {
+            Ok(Some(r)) => r.map_err(|e| e.to_string())?,
+            Ok(None) | Err(_) => {
+                return Err(format!(
+                    "no webhook for the push of {pushed} reached the EventListener stand-in"
+                ));
+            }
+        };
+        let first = outcomes
+            .into_iter()
+            .next()
+            .ok_or("the EventListener has no Trigger")?;
+        if let (Decision::Accepted(_), Some(params)) = (&first.decision, &first.pipelinerun_params)
+        {
+            let rev = params
+                .get("git-revision")
+                .cloned()
+                .ok_or("the TriggerTemplate sets no git-revision")?;
+            if rev != pushed {
+                return Err(format!(
+                    "the Trigger bound git-revision {rev}, the push was {pushed}"
+                ));
+            }
+            self.revision = rev;
+            self.registry_version_id = register_version(
+                &self.sandbox.registry_server.url,
+                &self.registry_model_id,
+                &self.revision,
+            )
+            .await?;
+            self.trigger_params = Some(params.clone());
+        }
+        Ok(first)
     }
 
     /// The PipelineRun params a push of `revision` produces (what the TriggerBinding yields),
@@ -350,6 +459,9 @@ impl Demo {
             s("image-registry.openshift-image-registry.svc:5000/user1-mlops/jukebox"),
         );
         p.insert("kfp-poll-interval".into(), s(&self.config.poll_interval));
+        for (k, v) in self.trigger_params.iter().flatten() {
+            p.insert(k.clone(), s(v));
+        }
         p
     }
 
@@ -593,6 +705,103 @@ pub fn short(sha: &str) -> &str {
     &sha[..sha.len().min(7)]
 }
 
+/// Register the model version the training of `revision` produces, with its model artifact.
+async fn register_version(reg: &str, model_id: &str, revision: &str) -> Result<String, String> {
+    let http = reqwest::Client::new();
+    let version = post(
+        &http,
+        &format!("{reg}{REGISTRY_API}/model_versions"),
+        json!({"name": short(revision), "registeredModelId": model_id,
+               "description": "registered by the training pipeline"}),
+    )
+    .await?;
+    let id = id_of(&version)?;
+    post(
+        &http,
+        &format!("{reg}{REGISTRY_API}/model_versions/{id}/artifacts"),
+        json!({"artifactType": "model-artifact", "name": APP,
+               "uri": format!("pvc://jukebox-model-pvc/jukebox/{}", short(revision))}),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Clone, change `default_parameters.json` (one more epoch), commit and push to `branch` with
+/// the git CLI; returns the pushed commit.
+fn push_change(
+    dir: &Path,
+    clone_url: &str,
+    credentials: &Path,
+    branch: &str,
+) -> Result<String, String> {
+    // git's store helper rewrites its file after a login: work on a copy, not the Secret.
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let copy = dir.with_extension("git-credentials");
+    std::fs::copy(credentials, &copy).map_err(|e| format!("{}: {e}", credentials.display()))?;
+    let credentials = copy.as_path();
+    let git = |args: &[&str], cwd: Option<&Path>| -> Result<String, String> {
+        let mut c = Command::new("git");
+        c.env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", USER)
+            .env("GIT_AUTHOR_EMAIL", format!("{USER}@example.com"))
+            .env("GIT_COMMITTER_NAME", USER)
+            .env("GIT_COMMITTER_EMAIL", format!("{USER}@example.com"))
+            .arg("-c")
+            .arg("credential.helper=")
+            .arg("-c")
+            .arg(format!(
+                "credential.helper=store --file={}",
+                credentials.display()
+            ));
+        if let Some(d) = cwd {
+            c.arg("-C").arg(d);
+        }
+        let out = c.args(args).output().map_err(|e| format!("git: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "git {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let dir_s = dir.to_string_lossy().to_string();
+    git(&["clone", "--quiet", clone_url, &dir_s], None)?;
+    if branch != "main" {
+        git(&["checkout", "--quiet", "-b", branch], Some(dir))?;
+    }
+    let params = dir.join("default_parameters.json");
+    let text = std::fs::read_to_string(&params).map_err(|e| e.to_string())?;
+    let mut v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let epochs = v["epochs"].as_i64().unwrap_or(10) + 1;
+    v["epochs"] = json!(epochs);
+    let mut out = serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?;
+    out.push('\n');
+    std::fs::write(&params, out).map_err(|e| e.to_string())?;
+    git(
+        &[
+            "commit",
+            "--quiet",
+            "-am",
+            &format!("Train with {epochs} epochs"),
+        ],
+        Some(dir),
+    )?;
+    git(
+        &[
+            "push",
+            "--quiet",
+            "origin",
+            &format!("HEAD:refs/heads/{branch}"),
+        ],
+        Some(dir),
+    )?;
+    git(&["rev-parse", "HEAD"], Some(dir))
+}
+
 fn random_hex() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
@@ -811,10 +1020,35 @@ fn demo(args: DemoArgs, rt: &tokio::runtime::Runtime) -> Result<ExitCode, String
         demo.sandbox.registry_server.url,
         demo.sandbox.forge.base_url()
     );
-    eprintln!(
-        "seeded: {USER}/{APP} (main {}), {USER}/{GITOPS_REPO}, registry model {APP}",
-        short(&demo.revision)
-    );
+    eprintln!("seeded: {USER}/{APP}, {USER}/{GITOPS_REPO}, registry model {APP}");
+    if !args.no_webhook {
+        for branch in ["experiment", "main"] {
+            let o = rt.block_on(demo.push_and_trigger(branch))?;
+            match &o.decision {
+                Decision::Accepted(_) => eprintln!(
+                    "push to {USER}/{APP} {branch} ({}) → signed webhook → Trigger {}: accepted → PipelineRun params {}",
+                    short(&demo.revision),
+                    o.trigger,
+                    o.pipelinerun_params
+                        .iter()
+                        .flatten()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                Decision::Rejected {
+                    interceptor,
+                    reason,
+                } => eprintln!(
+                    "push to {USER}/{APP} {branch} → signed webhook → Trigger {}: filtered out by {interceptor} ({reason})",
+                    o.trigger
+                ),
+            }
+            if branch == "main" && !matches!(o.decision, Decision::Accepted(_)) {
+                return Err("the push to main was not accepted by the Trigger".into());
+            }
+        }
+    }
     eprintln!(
         "running pipeline/ct-pipeline.yaml for commit {} …",
         demo.revision

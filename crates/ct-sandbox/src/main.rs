@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start every emulator on loopback, print `NAME URL` per service, serve until killed.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Start the emulators, seed a model repo, a GitOps repo and a registered model, run
     /// pipeline/ct-pipeline.yaml locally with the real step binaries, and print a summary.
     Demo(DemoArgs),
@@ -85,7 +85,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) => rt.block_on(async {
-            let sandbox = match Sandbox::start(args).await {
+            let sandbox = match Sandbox::start(*args).await {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("error: cannot start the emulators: {e}");

@@ -312,3 +312,38 @@ fn a_second_run_for_the_same_commit_makes_no_second_commit_or_pr() {
     );
     assert!(env.demo.sandbox.registry.count("PATCH") > patches);
 }
+
+#[test]
+fn a_signed_push_webhook_goes_through_the_trigger_and_runs_the_pushed_commit() {
+    use ct_sandbox::tekton::trigger::Decision;
+    let mut env = start(Outcome::Succeeded);
+    let seeded = env.demo.revision.clone();
+
+    // A push to another branch reaches the EventListener and is filtered out by the CEL filter.
+    let o = env
+        .rt
+        .block_on(env.demo.push_and_trigger("experiment"))
+        .unwrap();
+    assert!(
+        matches!(&o.decision, Decision::Rejected { interceptor, .. } if interceptor == "main-only"),
+        "{o:?}"
+    );
+    assert_eq!(env.demo.revision, seeded);
+
+    // A push to main passes signature, event type and filters; the binding and the template
+    // give the PipelineRun the pushed commit.
+    let o = env.rt.block_on(env.demo.push_and_trigger("main")).unwrap();
+    let params = o.pipelinerun_params.clone().expect("accepted");
+    let pushed = env.demo.sandbox.forge.branches(USER, APP)["main"].clone();
+    assert_ne!(pushed, seeded);
+    assert_eq!(params["git-revision"], pushed);
+    assert_eq!(params["version"], &pushed[..7]);
+    assert_eq!(params["app-name"], APP);
+    assert_eq!(params["git-author"], USER);
+    assert_eq!(params["git-url"], env.demo.model_repo.clone_url);
+
+    let r = env.run();
+    assert_eq!(r.status, RunStatus::Completed, "{}", failure_log(&r));
+    assert_eq!(env.result(&r, "fetch-source", "COMMIT"), pushed);
+    assert_eq!(env.version_of("main", "test"), &pushed[..7]);
+}
