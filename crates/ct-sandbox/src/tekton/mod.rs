@@ -449,3 +449,6 @@ mod tests {
         assert!(parse_workspace("source=").is_err());
     }
 }
+
+#[cfg(test)]
+mod semantics_tests;

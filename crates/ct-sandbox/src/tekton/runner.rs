@@ -930,8 +930,11 @@ pub fn result_dependencies(pt: &PipelineTask) -> BTreeSet<String> {
         .iter()
         .flat_map(|t| references(t))
         .filter_map(|r| {
-            let mut it = r.split('.');
-            (it.next() == Some("tasks")).then(|| it.next().map(str::to_string))?
+            // Only `tasks.<name>.results.<r>`: `tasks.status` and `tasks.<name>.status` are
+            // finally-only and order nothing.
+            let parts: Vec<&str> = r.split('.').collect();
+            (parts.len() >= 4 && parts[0] == "tasks" && parts[2] == "results")
+                .then(|| parts[1].to_string())
         })
         .collect()
 }
