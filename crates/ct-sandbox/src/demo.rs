@@ -947,6 +947,7 @@ pub fn ensure_binaries(bin_dir: &Path, repo_root: &Path, build: bool) -> Result<
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         cmd.arg("build")
             .arg("--quiet")
+            .arg("--locked")
             .arg("--manifest-path")
             .arg(repo_root.join("Cargo.toml"))
             .arg("--target-dir")
