@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +22,7 @@ pub struct GitServer {
     pub pushes: Arc<Mutex<Vec<PushEvent>>>,
     pub push_count: Arc<AtomicUsize>,
     _server: ct_sandbox::Server,
-    _rt: tokio::runtime::Runtime,
+    pub rt: tokio::runtime::Runtime,
 }
 
 impl GitServer {
@@ -50,7 +52,7 @@ impl GitServer {
             pushes,
             push_count,
             _server: server,
-            _rt: rt,
+            rt,
         }
     }
 
