@@ -128,11 +128,11 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     let bin_dir = demo::bin_dir(args.bin_dir.as_deref())?;
     let run_dir = match args.run_dir {
         Some(d) => d,
-        None => tempfile::Builder::new()
-            .prefix("ct-run-")
-            .tempdir()
-            .map_err(|e| format!("cannot create a temporary directory: {e}"))?
-            .keep(),
+        // Created by the runner once the inputs are valid.
+        None => std::env::temp_dir().join(format!(
+            "ct-run-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        )),
     };
     let mut opts = RunOptions::new(bin_dir, run_dir);
     for p in &args.params {
