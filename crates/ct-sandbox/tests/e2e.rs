@@ -347,3 +347,46 @@ fn a_signed_push_webhook_goes_through_the_trigger_and_runs_the_pushed_commit() {
     assert_eq!(env.result(&r, "fetch-source", "COMMIT"), pushed);
     assert_eq!(env.version_of("main", "test"), &pushed[..7]);
 }
+
+#[test]
+fn a_training_that_outlives_its_task_timeout_is_terminated_and_nothing_deploys() {
+    // The run never finishes; the train PipelineTask times out: its pod would be deleted, so the
+    // wait step gets SIGTERM, terminates the KFP run and exits 143.
+    let mut env = start(Outcome::Running);
+    let train = env
+        .demo
+        .bundle
+        .pipeline
+        .spec
+        .tasks
+        .iter_mut()
+        .find(|t| t.name == "train")
+        .unwrap();
+    train.timeout = Some("3s".into());
+    let before = env.gitops_branches();
+    let r = env.run();
+    assert_eq!(r.status, RunStatus::Failed);
+    assert!(
+        matches!(status(&r, "train"), TaskStatus::Failed(ref w) if w.contains("TaskRunTimeout")),
+        "{:?}",
+        status(&r, "train")
+    );
+    let wait = &r.task("train").unwrap().steps[1];
+    assert_eq!((wait.name.as_str(), wait.exit_code), ("wait-kfp-run", 143));
+    let run_id = env.result(&r, "train", "KFP_RUN_ID");
+    assert!(env.demo.sandbox.kfp.terminate_calls(&run_id) >= 1);
+    assert_eq!(status(&r, "deploy-test"), TaskStatus::NotRun);
+    assert!(!matches!(
+        status(&r, "terminate-training"),
+        TaskStatus::Skipped(_)
+    ));
+    assert_eq!(env.gitops_branches(), before);
+    assert!(
+        env.demo
+            .sandbox
+            .forge
+            .pulls(USER, GITOPS_REPO)
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -53,6 +53,9 @@ pub struct RunOptions {
     /// Run a step whose command is not one of our binaries from the host PATH when it is there
     /// (e.g. `kfp` for kfp-compile). Off: such a step fails with a message.
     pub host_commands: bool,
+    /// When a PipelineTask's `timeout` passes, the running step gets SIGTERM (as when Tekton
+    /// deletes the pod) and SIGKILL this much later (the pod's termination grace period).
+    pub kill_grace: std::time::Duration,
     pub observer: Arc<dyn Observer>,
 }
 
@@ -67,6 +70,7 @@ impl RunOptions {
             namespace: "sandbox".into(),
             env: Vec::new(),
             host_commands: false,
+            kill_grace: std::time::Duration::from_secs(30),
             observer: Arc::new(Quiet),
         }
     }
@@ -665,6 +669,14 @@ impl Ctx<'_> {
             }
             TaskImpl::Local(task) => {
                 let template = task.spec.step_template.clone().unwrap_or_default();
+                let timeout =
+                    match pt.timeout.as_deref() {
+                        None | Some("0") | Some("0s") => None,
+                        Some(t) => Some(ct_step::cli::parse_duration(t).map_err(|e| {
+                            format!("timeout {t:?} of pipeline task {}: {e}", pt.name)
+                        })?),
+                    };
+                let deadline = timeout.map(|t| std::time::Instant::now() + t);
                 for step in &task.spec.steps {
                     let code = self.run_step(
                         &pt.name,
@@ -673,7 +685,22 @@ impl Ctx<'_> {
                         &tscope,
                         &paths,
                         &logs.join(format!("{}.log", step.name)),
+                        deadline,
                     )?;
+                    if let Some(d) = deadline
+                        && std::time::Instant::now() >= d
+                    {
+                        report.steps.push(StepReport {
+                            name: step.name.clone(),
+                            exit_code: code,
+                        });
+                        return Err(format!(
+                            "TaskRunTimeout: pipeline task {} exceeded its timeout of {} (step {} got SIGTERM, exit code {code})",
+                            pt.name,
+                            pt.timeout.as_deref().unwrap_or_default(),
+                            step.name
+                        ));
+                    }
                     report.steps.push(StepReport {
                         name: step.name.clone(),
                         exit_code: code,
@@ -698,6 +725,7 @@ impl Ctx<'_> {
         scope: &Scope,
         paths: &PathMap,
         log_path: &Path,
+        deadline: Option<std::time::Instant>,
     ) -> Result<i32, String> {
         let sub = |s: &str| scope.substitute(s).map(|v| paths.map(&v));
         let command = if step.command.is_empty() {
@@ -763,7 +791,8 @@ impl Ctx<'_> {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        run_logged(cmd, log_path, &*self.opts.observer, task, &step.name)
+        let kill = deadline.map(|d| (d, self.opts.kill_grace));
+        run_logged(cmd, log_path, &*self.opts.observer, task, &step.name, kill)
             .map_err(|e| format!("step {}: cannot run {}: {e}", step.name, exe.display()))
     }
 
@@ -862,9 +891,28 @@ fn run_logged(
     observer: &dyn Observer,
     task: &str,
     step: &str,
+    kill: Option<(std::time::Instant, std::time::Duration)>,
 ) -> std::io::Result<i32> {
     let file = Arc::new(Mutex::new(std::fs::File::create(log_path)?));
     let mut child = cmd.spawn()?;
+    // At the deadline: SIGTERM, then SIGKILL after the grace period, unless the step exits.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let killer = kill.map(|(deadline, grace)| {
+        let pid = child.id().to_string();
+        std::thread::spawn(move || {
+            let wait = deadline.saturating_duration_since(std::time::Instant::now());
+            use std::sync::mpsc::RecvTimeoutError::Timeout;
+            // The sender is dropped when the step has exited: only a timeout means "still running".
+            if done_rx.recv_timeout(wait) != Err(Timeout) {
+                return;
+            }
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            if done_rx.recv_timeout(grace) != Err(Timeout) {
+                return;
+            }
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        })
+    });
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let mut pumps = Vec::new();
     let out: Option<Box<dyn Read + Send>> = child
@@ -906,6 +954,10 @@ fn run_logged(
         let _ = p.join();
     }
     let status = child.wait()?;
+    drop(done_tx);
+    if let Some(k) = killer {
+        let _ = k.join();
+    }
     Ok(status.code().unwrap_or_else(|| {
         use std::os::unix::process::ExitStatusExt;
         128 + status.signal().unwrap_or(0)

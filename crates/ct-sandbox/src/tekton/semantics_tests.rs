@@ -276,3 +276,36 @@ spec:
     let r = f.run(&[]).unwrap();
     assert_eq!(results(&r, "a")["OUT"], "x y|z|last|");
 }
+
+#[test]
+fn a_pipeline_task_timeout_sends_sigterm_and_fails_the_task() {
+    let graceful = task(
+        "graceful",
+        &[],
+        &["OUT"],
+        r#"trap 'kill $! 2>/dev/null; printf cleaned-up > "$RESULTS/OUT"; exit 143' TERM; sleep 30 & wait"#,
+    );
+    let p = r#"
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: p}
+spec:
+  tasks:
+    - {name: slow, timeout: 300ms, taskRef: {name: graceful}}
+    - {name: after, runAfter: [slow], taskRef: {name: echo}, params: [{name: v, value: x}]}
+  finally:
+    - name: f
+      taskRef: {name: echo}
+      params: [{name: v, value: "$(tasks.slow.status) $(tasks.slow.results.OUT)"}]
+"#;
+    let f = Fixture::new(&[echo(), graceful], p);
+    let r = f.run(&[]).unwrap();
+    assert!(
+        matches!(st(&r, "slow"), TaskStatus::Failed(ref w) if w.contains("TaskRunTimeout")),
+        "{:?}",
+        st(&r, "slow")
+    );
+    assert_eq!(r.task("slow").unwrap().steps[0].exit_code, 143);
+    assert_eq!(st(&r, "after"), TaskStatus::NotRun);
+    assert_eq!(results(&r, "f")["OUT"], "Failed cleaned-up");
+}
