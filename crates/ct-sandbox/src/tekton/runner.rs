@@ -678,15 +678,15 @@ impl Ctx<'_> {
                     };
                 let deadline = timeout.map(|t| std::time::Instant::now() + t);
                 for step in &task.spec.steps {
-                    let code = self.run_step(
-                        &pt.name,
-                        step,
-                        &template,
-                        &tscope,
-                        &paths,
-                        &logs.join(format!("{}.log", step.name)),
+                    let ctx = StepContext {
+                        task: &pt.name,
+                        template: &template,
+                        scope: &tscope,
+                        paths: &paths,
                         deadline,
-                    )?;
+                    };
+                    let code =
+                        self.run_step(step, &ctx, &logs.join(format!("{}.log", step.name)))?;
                     if let Some(d) = deadline
                         && std::time::Instant::now() >= d
                     {
@@ -717,16 +717,14 @@ impl Ctx<'_> {
         }
     }
 
-    fn run_step(
-        &self,
-        task: &str,
-        step: &Step,
-        template: &super::model::StepTemplate,
-        scope: &Scope,
-        paths: &PathMap,
-        log_path: &Path,
-        deadline: Option<std::time::Instant>,
-    ) -> Result<i32, String> {
+    fn run_step(&self, step: &Step, ctx: &StepContext<'_>, log_path: &Path) -> Result<i32, String> {
+        let StepContext {
+            task,
+            template,
+            scope,
+            paths,
+            deadline,
+        } = *ctx;
         let sub = |s: &str| scope.substitute(s).map(|v| paths.map(&v));
         let command = if step.command.is_empty() {
             template.command.clone().unwrap_or_default()
@@ -837,6 +835,17 @@ fn env_value(
     }
     sub(e.value.as_deref().unwrap_or(""))
         .map_err(|u| format!("step {}: env {}: {u}", step.name, e.name))
+}
+
+/// What every step of one TaskRun shares.
+#[derive(Clone, Copy)]
+struct StepContext<'a> {
+    task: &'a str,
+    template: &'a super::model::StepTemplate,
+    scope: &'a Scope,
+    paths: &'a PathMap,
+    /// The PipelineTask's timeout, as an instant.
+    deadline: Option<std::time::Instant>,
 }
 
 /// The container paths Tekton mounts, mapped to this TaskRun's directories.
