@@ -237,8 +237,14 @@ async fn detect(api: &ApiClient) -> Result<ApiVersion> {
 
 /// 200 → `Some`, a registry 404 (JSON error body) → `None`, anything else → error.
 fn found<T: DeserializeOwned>(resp: Response) -> Result<Option<T>> {
-    if resp.status == StatusCode::NOT_FOUND && is_registry_error(&resp.body) {
-        return Ok(None);
+    if resp.status == StatusCode::NOT_FOUND {
+        if is_registry_error(&resp.body) {
+            return Ok(None);
+        }
+        // Not the registry's own answer: a wrong URL or prefix.
+        return Err(resp.error().context(
+            "no Model Registry API at this URL and prefix (check --registry-url, or use --registry-api auto)",
+        ));
     }
     resp.error_for_status()?.json().map(Some)
 }

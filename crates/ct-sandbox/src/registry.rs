@@ -122,6 +122,7 @@ struct Inner {
     faults: Mutex<VecDeque<(Option<Method>, Fault)>>,
     log: Mutex<Vec<LoggedRequest>>,
     token: Mutex<Option<String>>,
+    forbidden: Mutex<Option<String>>,
     latency: Mutex<Duration>,
 }
 
@@ -197,6 +198,11 @@ impl Emulator {
     /// Require `Authorization: Bearer <token>` (`None`: no auth).
     pub fn require_token(&self, token: Option<&str>) {
         *lock(&self.inner.token) = token.map(str::to_string);
+    }
+
+    /// A token that authenticates but lacks permission: answered 403, like the auth proxy.
+    pub fn forbid_token(&self, token: Option<&str>) {
+        *lock(&self.inner.forbidden) = token.map(str::to_string);
     }
 
     /// Delay every answer.
@@ -346,6 +352,20 @@ async fn front(State(emu): State<Emulator>, req: Request, next: Next) -> Respons
         status: 0,
         authorization: authorization.clone(),
     };
+
+    let forbidden = lock(&emu.inner.forbidden).clone();
+    if let Some(t) = forbidden
+        && authorization.as_deref() == Some(format!("Bearer {t}").as_str())
+    {
+        entry.status = 403;
+        emu.log(entry);
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Forbidden (user=system:serviceaccount:ci:pipeline, verb=get, resource=services, subresource=proxy)\n",
+        )
+            .into_response();
+    }
 
     let token = lock(&emu.inner.token).clone();
     if let Some(t) = token

@@ -460,6 +460,17 @@ fn token_is_required_and_sent_as_bearer() {
         .stderr(contains("--token-file"));
     assert_eq!(r.emu.count("PATCH"), 0);
     let tok = dir.path().join("token");
+    // A token the proxy knows but that lacks RBAC: 403, exit 3, a hint.
+    r.emu.forbid_token(Some("weak-token-456"));
+    std::fs::write(&tok, "weak-token-456").unwrap();
+    step(&r, dir.path(), 1, &[])
+        .arg("--token-file")
+        .arg(&tok)
+        .assert()
+        .code(3)
+        .stderr(contains("HTTP 403"))
+        .stderr(contains("RBAC"));
+    assert_eq!(r.emu.count("PATCH"), 0);
     std::fs::write(&tok, "sa-token-abc123\n").unwrap();
     step(&r, dir.path(), 1, &[])
         .arg("--token-file")
@@ -539,6 +550,18 @@ fn both_prefixes_are_spoken_detected_or_chosen() {
         );
         assert_eq!(holders(&r.emu, "test"), ["2"]);
     }
+    // The wrong prefix chosen by flag: a clear error, nothing written.
+    let r = start(Options {
+        registry_api: Prefixes::V1alpha3,
+        ..Options::default()
+    });
+    seed(&r.emu, 1, |_| Value::Null);
+    let dir = tempfile::tempdir().unwrap();
+    step(&r, dir.path(), 1, &[("--registry-api", "v1")])
+        .assert()
+        .code(3)
+        .stderr(contains("no Model Registry API at this URL and prefix"));
+    assert_eq!(r.emu.count("PATCH"), 0);
     // No registry at that URL: a clear error.
     let r = start(Options::default());
     let dir = tempfile::tempdir().unwrap();
