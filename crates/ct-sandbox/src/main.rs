@@ -54,6 +54,15 @@ struct RunArgs {
     /// temporary directory (kept, its path is printed).
     #[arg(long, value_name = "DIR")]
     run_dir: Option<PathBuf>,
+    /// Extra environment for every step, repeatable: NAME=VALUE, e.g.
+    /// `CT_TOKEN_FILE=$HOME/.kube/kfp-token` or `CT_CA_FILE=./ca.pem` for real endpoints (steps
+    /// otherwise run in a clean environment). The Task's own env wins over it.
+    #[arg(long = "env", short = 'e', value_name = "NAME=VALUE")]
+    env: Vec<String>,
+    /// Pass a variable of this environment to every step, repeatable (e.g. CT_TOKEN, so the
+    /// token is not on the command line).
+    #[arg(long = "pass-env", value_name = "NAME")]
+    pass_env: Vec<String>,
     /// Run steps whose command is not a ct-steps binary (e.g. `kfp` of kfp-compile) from PATH.
     #[arg(long)]
     host_commands: bool,
@@ -142,6 +151,18 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     for w in &args.workspaces {
         let (k, b) = tekton::parse_workspace(w).map_err(|e| e.to_string())?;
         opts.workspaces.insert(k, b);
+    }
+    for e in &args.env {
+        let (k, v) = e
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| format!("--env {e}: write NAME=VALUE"))?;
+        opts.env.push((k.to_string(), v.to_string()));
+    }
+    for name in &args.pass_env {
+        let v = std::env::var(name)
+            .map_err(|_| format!("--pass-env {name}: not set in this environment"))?;
+        opts.env.push((name.clone(), v));
     }
     opts.host_commands = args.host_commands;
     opts.observer = Arc::new(ConsoleObserver {
