@@ -54,31 +54,20 @@ pub struct Args {
     pub namespace: Option<String>,
 
     /// Compiled pipeline (KFP IR YAML, e.g. from kfp.compiler.Compiler().compile).
-    #[arg(
-        long,
-        env = "CT_PIPELINE_PACKAGE",
-        value_name = "FILE",
-        required_unless_present = "pipeline_name",
-        conflicts_with = "pipeline_name"
-    )]
-    pub pipeline_package: Option<PathBuf>,
+    #[arg(long, env = "CT_PIPELINE_PACKAGE", value_name = "FILE")]
+    pub pipeline_package: Option<String>,
 
     /// Run an uploaded pipeline by name instead of a package.
     #[arg(long, env = "CT_PIPELINE_NAME", value_name = "NAME")]
     pub pipeline_name: Option<String>,
 
     /// Version of --pipeline-name to run. Default: its newest version.
-    #[arg(
-        long,
-        env = "CT_PIPELINE_VERSION",
-        value_name = "VERSION",
-        requires = "pipeline_name"
-    )]
+    #[arg(long, env = "CT_PIPELINE_VERSION", value_name = "VERSION")]
     pub pipeline_version: Option<String>,
 
     /// JSON object of run parameters (e.g. default_parameters.json); --param values override it.
     #[arg(long, env = "CT_PARAMETERS_FILE", value_name = "FILE")]
-    pub parameters_file: Option<PathBuf>,
+    pub parameters_file: Option<String>,
 
     /// A run parameter, coerced to the type the pipeline declares (repeatable; in CT_PARAM,
     /// one KEY=VALUE per line).
@@ -93,11 +82,11 @@ pub struct Args {
     /// Set caching on every task of the pipeline's root DAG, as kfp's enable_caching does.
     /// Default: keep what the pipeline was compiled with.
     #[arg(long, env = "CT_ENABLE_CACHING", value_name = "true|false")]
-    pub enable_caching: Option<bool>,
+    pub enable_caching: Option<String>,
 
     /// Apply --enable-caching to the tasks of nested DAGs (conditions, loops, sub-pipelines)
     /// too; the kfp SDK changes root tasks only.
-    #[arg(long, env = "CT_CACHING_NESTED", requires = "enable_caching")]
+    #[arg(long, env = "CT_CACHING_NESTED")]
     pub caching_nested: bool,
 
     /// Experiment name; created when it does not exist.
@@ -136,7 +125,9 @@ struct Progress {
 }
 
 /// The step.
-pub async fn run(args: Args) -> Result<()> {
+pub async fn run(mut args: Args) -> Result<()> {
+    args.idempotency_key = nonempty(&args.idempotency_key);
+    args.run_name = nonempty(&args.run_name);
     // Everything local first: nothing is sent until all inputs are valid.
     let flags = args
         .params
@@ -144,10 +135,44 @@ pub async fn run(args: Args) -> Result<()> {
         .filter(|s| !s.trim().is_empty())
         .map(|s| params::parse_param_flag(s))
         .collect::<Result<Vec<_>>>()?;
-    let file = match &args.parameters_file {
+    // Tekton passes unset params as empty env values: empty means "not given".
+    let package_path = nonempty(&args.pipeline_package).map(PathBuf::from);
+    let pipeline_name = nonempty(&args.pipeline_name);
+    match (&package_path, &pipeline_name) {
+        (Some(_), Some(_)) => {
+            return Err(StepError::usage(
+                "pass --pipeline-package or --pipeline-name, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(StepError::usage(
+                "pass --pipeline-package FILE (compiled pipeline YAML) or --pipeline-name NAME",
+            ));
+        }
+        _ => {}
+    }
+    if nonempty(&args.pipeline_version).is_some() && pipeline_name.is_none() {
+        return Err(StepError::usage("--pipeline-version needs --pipeline-name"));
+    }
+    let enable_caching = match nonempty(&args.enable_caching).as_deref() {
+        None => None,
+        Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
+        Some(v) => {
+            return Err(StepError::usage(format!(
+                "--enable-caching {v}: pass true or false"
+            )));
+        }
+    };
+    if args.caching_nested && enable_caching.is_none() {
+        return Err(StepError::usage(
+            "--caching-nested needs --enable-caching true|false",
+        ));
+    }
+    let file = match nonempty(&args.parameters_file).map(PathBuf::from) {
         Some(p) => Some((
             format!("--parameters-file {}", p.display()),
-            params::load_parameters_file(p)?,
+            params::load_parameters_file(&p)?,
         )),
         None => None,
     };
@@ -160,7 +185,7 @@ pub async fn run(args: Args) -> Result<()> {
             "--experiment is empty; pass an experiment name",
         ));
     }
-    if args.pipeline_name.is_some() && args.enable_caching.is_some() {
+    if pipeline_name.is_some() && enable_caching.is_some() {
         return Err(StepError::usage(
             "--enable-caching works with --pipeline-package only: a stored pipeline version keeps its compiled caching",
         ));
@@ -172,10 +197,10 @@ pub async fn run(args: Args) -> Result<()> {
             &flags,
         )
     };
-    let package = match &args.pipeline_package {
+    let package = match &package_path {
         Some(path) => {
             let mut pkg = PipelinePackage::load(path)?;
-            if let Some(enable) = args.enable_caching {
+            if let Some(enable) = enable_caching {
                 let n = pkg.override_caching(enable, args.caching_nested);
                 tracing::info!("caching set to {enable} on {n} tasks");
             }
@@ -221,10 +246,11 @@ async fn submit(
             parameters,
         ),
         None => {
-            let name = args.pipeline_name.as_deref().unwrap_or_default();
+            let name = nonempty(&args.pipeline_name).unwrap_or_default();
+            let name = name.as_str();
             let pipeline = client.find_pipeline(name).await?;
             let version = client
-                .pipeline_version(&pipeline, args.pipeline_version.as_deref())
+                .pipeline_version(&pipeline, nonempty(&args.pipeline_version).as_deref())
                 .await?;
             let label = format!("pipeline {name} version {}", version.display_name);
             let spec = version.pipeline_spec.clone().ok_or_else(|| {
@@ -272,6 +298,14 @@ async fn submit(
         req.display_name
     );
     Ok((run.run_id, exp.experiment_id))
+}
+
+/// The trimmed value, or None when absent or empty.
+fn nonempty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
 }
 
 fn lock(p: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {

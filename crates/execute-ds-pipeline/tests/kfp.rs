@@ -618,3 +618,56 @@ async fn the_binary_reports_usage_errors_with_exit_2() {
         assert!(help.contains(want), "{want}");
     }
 }
+
+#[tokio::test]
+async fn empty_env_values_mean_not_given() {
+    // Tekton sets every declared env var; an unset Task param arrives as "".
+    let env = start().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_execute-ds-pipeline"))
+        .args([
+            "--kfp-url",
+            &env.url,
+            "--param",
+            "version=v",
+            "--results-dir",
+        ])
+        .arg(env.results.path())
+        .env("CT_PIPELINE_PACKAGE", fixture("nested-pipeline.yaml"))
+        .env("CT_PIPELINE_NAME", "")
+        .env("CT_PIPELINE_VERSION", "")
+        .env("CT_PARAMETERS_FILE", "")
+        .env("CT_ENABLE_CACHING", "")
+        .env("CT_IDEMPOTENCY_KEY", "")
+        .env("CT_RUN_NAME", "")
+        .env("CT_NAMESPACE", "")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.emu.runs().len(), 1);
+
+    for (extra, want) in [
+        (vec!["--pipeline-name", "p"], "not both"),
+        (
+            vec!["--enable-caching", "yes"],
+            "--enable-caching yes: pass true or false",
+        ),
+        (
+            vec!["--caching-nested"],
+            "--caching-nested needs --enable-caching",
+        ),
+    ] {
+        let mut a = vec!["--pipeline-package", "x.yaml"];
+        a.extend(extra);
+        let e = run(env.args(&a)).await.unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains(want), "{e}");
+    }
+    let e = run(env.args(&["--param", "version=v"])).await.unwrap_err();
+    assert!(e.to_string().contains("--pipeline-package FILE"), "{e}");
+}
