@@ -180,6 +180,8 @@ pub struct Demo {
     /// push-derived params of [`Demo::params`]).
     pub trigger_params: Option<BTreeMap<String, String>>,
     listener: Option<Listener>,
+    /// Set it to cancel the running pipeline (see [`RunOptions::cancel`]).
+    pub cancel: Arc<std::sync::atomic::AtomicBool>,
     runs: AtomicUsize,
 }
 
@@ -336,6 +338,7 @@ impl Demo {
             token_dir,
             trigger_params: None,
             listener: None,
+            cancel: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             runs: AtomicUsize::new(0),
         })
     }
@@ -482,6 +485,7 @@ impl Demo {
         o.workspaces
             .insert("forge-token".into(), Binding::Dir(self.token_dir.clone()));
         o.observer = observer;
+        o.cancel = self.cancel.clone();
         o
     }
 
@@ -904,6 +908,20 @@ impl Observer for ConsoleObserver {
     }
 }
 
+/// First Ctrl-C: cancel the run (the running step gets SIGTERM, finally tasks still run), like
+/// a PipelineRun's CancelledRunFinally. Second Ctrl-C: exit at once.
+pub fn cancel_on_ctrl_c(rt: &tokio::runtime::Runtime, flag: Arc<std::sync::atomic::AtomicBool>) {
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            eprintln!("cancelling the run: stopping the running step, then the finally tasks (Ctrl-C again to quit now)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
 /// The repository root: `--repo-root`, else from the current directory, else the checkout this
 /// binary was built from.
 pub fn repo_root(given: Option<&Path>) -> Result<PathBuf, String> {
@@ -1057,6 +1075,7 @@ fn demo(args: DemoArgs, rt: &tokio::runtime::Runtime) -> Result<ExitCode, String
     let observer = Arc::new(ConsoleObserver {
         verbose: args.verbose,
     });
+    cancel_on_ctrl_c(rt, demo.cancel.clone());
     let report = demo.run(observer).map_err(|e| e.to_string())?;
     let summary = rt.block_on(demo.summary(&report));
     println!();

@@ -111,7 +111,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }),
         Command::Demo(args) => demo::main(args, &rt),
-        Command::Run(args) => match run(args) {
+        Command::Run(args) => match run(args, &rt) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -121,7 +121,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: RunArgs) -> Result<ExitCode, String> {
+fn run(args: RunArgs, rt: &tokio::runtime::Runtime) -> Result<ExitCode, String> {
     let tasks_dir = match args.tasks {
         Some(t) => t,
         None => args
@@ -168,6 +168,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     opts.observer = Arc::new(ConsoleObserver {
         verbose: args.verbose,
     });
+    demo::cancel_on_ctrl_c(rt, opts.cancel.clone());
     let report = tekton::run(&bundle, &opts).map_err(|e| e.to_string())?;
     println!("PipelineRun {}: {:?}", report.name, report.status);
     for t in &report.tasks {

@@ -56,6 +56,10 @@ pub struct RunOptions {
     /// When a PipelineTask's `timeout` passes, the running step gets SIGTERM (as when Tekton
     /// deletes the pod) and SIGKILL this much later (the pod's termination grace period).
     pub kill_grace: std::time::Duration,
+    /// Set to cancel the run (Ctrl-C), like a PipelineRun's `spec.status: CancelledRunFinally`:
+    /// the running step gets SIGTERM (SIGKILL after `kill_grace`), no new task starts, the
+    /// `finally` tasks run.
+    pub cancel: Arc<std::sync::atomic::AtomicBool>,
     pub observer: Arc<dyn Observer>,
 }
 
@@ -71,6 +75,7 @@ impl RunOptions {
             env: Vec::new(),
             host_commands: false,
             kill_grace: std::time::Duration::from_secs(30),
+            cancel: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             observer: Arc::new(Quiet),
         }
     }
@@ -248,11 +253,12 @@ pub fn run(bundle: &Bundle, opts: &RunOptions) -> Result<PipelineRunReport, Erro
         opts,
         ws: &ws,
         pr_name: &pr_name,
+        cancel: opts.cancel.clone(),
     };
 
     for idx in order {
         let pt = &spec.tasks[idx];
-        let report = if failed {
+        let report = if failed || opts.cancel.load(std::sync::atomic::Ordering::SeqCst) {
             ctx.not_run(pt)
         } else {
             let r = ctx.run_pipeline_task(pt, &scope, &reports, false);
@@ -277,8 +283,13 @@ pub fn run(bundle: &Bundle, opts: &RunOptions) -> Result<PipelineRunReport, Erro
         );
     }
     let mut final_reports = Vec::new();
+    // Like CancelledRunFinally: the finally tasks run to completion even after a cancel.
+    let fctx = Ctx {
+        cancel: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        ..ctx
+    };
     for pt in &spec.finally {
-        let r = ctx.run_pipeline_task(pt, &fscope, &reports, true);
+        let r = fctx.run_pipeline_task(pt, &fscope, &reports, true);
         opts.observer.task_finished(&r);
         final_reports.push(r);
     }
@@ -387,6 +398,8 @@ struct Ctx<'a> {
     opts: &'a RunOptions,
     ws: &'a BTreeMap<String, PathBuf>,
     pr_name: &'a str,
+    /// Cancels the running step (the DAG tasks share the run's flag; finally tasks have their own).
+    cancel: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Ctx<'_> {
@@ -687,6 +700,16 @@ impl Ctx<'_> {
                     };
                     let code =
                         self.run_step(step, &ctx, &logs.join(format!("{}.log", step.name)))?;
+                    if self.cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                        report.steps.push(StepReport {
+                            name: step.name.clone(),
+                            exit_code: code,
+                        });
+                        return Err(format!(
+                            "TaskRunCancelled: the run was cancelled (step {} got SIGTERM, exit code {code})",
+                            step.name
+                        ));
+                    }
                     if let Some(d) = deadline
                         && std::time::Instant::now() >= d
                     {
@@ -789,7 +812,11 @@ impl Ctx<'_> {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let kill = deadline.map(|d| (d, self.opts.kill_grace));
+        let kill = Kill {
+            deadline,
+            grace: self.opts.kill_grace,
+            cancel: self.cancel.clone(),
+        };
         run_logged(cmd, log_path, &*self.opts.observer, task, &step.name, kill)
             .map_err(|e| format!("step {}: cannot run {}: {e}", step.name, exe.display()))
     }
@@ -835,6 +862,13 @@ fn env_value(
     }
     sub(e.value.as_deref().unwrap_or(""))
         .map_err(|u| format!("step {}: env {}: {u}", step.name, e.name))
+}
+
+/// When to stop a running step.
+struct Kill {
+    deadline: Option<std::time::Instant>,
+    grace: std::time::Duration,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What every step of one TaskRun shares.
@@ -900,27 +934,39 @@ fn run_logged(
     observer: &dyn Observer,
     task: &str,
     step: &str,
-    kill: Option<(std::time::Instant, std::time::Duration)>,
+    kill: Kill,
 ) -> std::io::Result<i32> {
     let file = Arc::new(Mutex::new(std::fs::File::create(log_path)?));
     let mut child = cmd.spawn()?;
-    // At the deadline: SIGTERM, then SIGKILL after the grace period, unless the step exits.
+    // At the deadline or on cancel: SIGTERM, then SIGKILL after the grace, unless the step exits.
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    let killer = kill.map(|(deadline, grace)| {
-        let pid = child.id().to_string();
-        std::thread::spawn(move || {
-            let wait = deadline.saturating_duration_since(std::time::Instant::now());
-            use std::sync::mpsc::RecvTimeoutError::Timeout;
-            // The sender is dropped when the step has exited: only a timeout means "still running".
-            if done_rx.recv_timeout(wait) != Err(Timeout) {
+    let pid = child.id().to_string();
+    let killer = std::thread::spawn(move || {
+        use std::sync::atomic::Ordering;
+        use std::sync::mpsc::RecvTimeoutError::Timeout;
+        const SLICE: std::time::Duration = std::time::Duration::from_millis(50);
+        // The sender is dropped when the step has exited: only a timeout means "still running".
+        loop {
+            if kill.cancel.load(Ordering::SeqCst)
+                || kill
+                    .deadline
+                    .is_some_and(|d| std::time::Instant::now() >= d)
+            {
+                break;
+            }
+            let slice = kill.deadline.map_or(SLICE, |d| {
+                d.saturating_duration_since(std::time::Instant::now())
+                    .min(SLICE)
+            });
+            if done_rx.recv_timeout(slice) != Err(Timeout) {
                 return;
             }
-            let _ = Command::new("kill").args(["-TERM", &pid]).status();
-            if done_rx.recv_timeout(grace) != Err(Timeout) {
-                return;
-            }
-            let _ = Command::new("kill").args(["-KILL", &pid]).status();
-        })
+        }
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        if done_rx.recv_timeout(kill.grace) != Err(Timeout) {
+            return;
+        }
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
     });
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let mut pumps = Vec::new();
@@ -964,9 +1010,7 @@ fn run_logged(
     }
     let status = child.wait()?;
     drop(done_tx);
-    if let Some(k) = killer {
-        let _ = k.join();
-    }
+    let _ = killer.join();
     Ok(status.code().unwrap_or_else(|| {
         use std::os::unix::process::ExitStatusExt;
         128 + status.signal().unwrap_or(0)

@@ -309,3 +309,54 @@ spec:
     assert_eq!(st(&r, "after"), TaskStatus::NotRun);
     assert_eq!(results(&r, "f")["OUT"], "Failed cleaned-up");
 }
+
+#[test]
+fn cancel_stops_the_running_step_and_still_runs_finally() {
+    let waiter = task(
+        "waiter",
+        &["marker"],
+        &[],
+        r#"trap 'kill $! 2>/dev/null; exit 143' TERM; : > "$P_MARKER"; sleep 30 & wait"#,
+    );
+    let p = r#"
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: p}
+spec:
+  params: [{name: marker, type: string}]
+  tasks:
+    - {name: slow, taskRef: {name: waiter}, params: [{name: marker, value: "$(params.marker)"}]}
+    - {name: after, runAfter: [slow], taskRef: {name: echo}, params: [{name: v, value: x}]}
+  finally:
+    - name: f
+      taskRef: {name: echo}
+      params: [{name: v, value: "$(tasks.status) $(tasks.slow.status)"}]
+"#;
+    let f = Fixture::new(&[echo(), waiter], p);
+    let marker = f.root.join("started");
+    let b = load(&f.root.join("pipeline.yaml"), &f.root.join("tasks")).unwrap();
+    let mut o = RunOptions::new(f.root.join("bin"), f.root.join("run"));
+    o.params.insert(
+        "marker".into(),
+        ParamValue::Str(marker.to_string_lossy().into_owned()),
+    );
+    let cancel = o.cancel.clone();
+    let watcher = std::thread::spawn(move || {
+        while !marker.exists() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let r = run(&b, &o).unwrap();
+    watcher.join().unwrap();
+    assert!(
+        matches!(st(&r, "slow"), TaskStatus::Failed(ref w) if w.contains("TaskRunCancelled")),
+        "{:?}",
+        st(&r, "slow")
+    );
+    assert_eq!(r.task("slow").unwrap().steps[0].exit_code, 143);
+    assert_eq!(st(&r, "after"), TaskStatus::NotRun);
+    assert_eq!(st(&r, "f"), TaskStatus::Succeeded);
+    assert_eq!(results(&r, "f")["OUT"], "Failed Failed");
+    assert_eq!(r.status, RunStatus::Failed);
+}
