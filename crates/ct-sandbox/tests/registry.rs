@@ -459,6 +459,8 @@ async fn injected_faults() {
     let r = start(Options {
         registry_fail_first: 1,
         registry_throttle_first: 1,
+        registry_drop_first: 1,
+        registry_latency: Some(std::time::Duration::from_millis(1)),
         ..Options::default()
     })
     .await;
@@ -474,6 +476,12 @@ async fn injected_faults() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(resp.headers()["retry-after"], "0");
+    let dropped = r
+        .http
+        .get(format!("{}{P}/registered_models", r.url))
+        .send()
+        .await;
+    assert!(dropped.is_err(), "third request: connection dropped");
     assert_eq!(
         r.get(&format!("{P}/registered_models")).await.0,
         StatusCode::OK
