@@ -119,7 +119,7 @@ pub struct LoggedRequest {
 #[derive(Debug, Default)]
 struct Inner {
     store: Mutex<Store>,
-    faults: Mutex<VecDeque<(Option<Method>, Fault)>>,
+    faults: Mutex<VecDeque<(Option<Method>, Option<String>, Fault)>>,
     log: Mutex<Vec<LoggedRequest>>,
     token: Mutex<Option<String>>,
     forbidden: Mutex<Option<String>>,
@@ -214,7 +214,16 @@ impl Emulator {
     pub fn inject(&self, method: Option<Method>, fault: Fault, count: usize) {
         let mut q = lock(&self.inner.faults);
         for _ in 0..count {
-            q.push_back((method.clone(), fault));
+            q.push_back((method.clone(), None, fault));
+        }
+    }
+
+    /// Like [`Self::inject`], only for requests whose path contains `path_part` (e.g.
+    /// `/model_artifacts/`).
+    pub fn inject_at(&self, method: Option<Method>, path_part: &str, fault: Fault, count: usize) {
+        let mut q = lock(&self.inner.faults);
+        for _ in 0..count {
+            q.push_back((method.clone(), Some(path_part.to_string()), fault));
         }
     }
 
@@ -304,12 +313,12 @@ impl Emulator {
         lock(&self.inner.log).push(r);
     }
 
-    fn next_fault(&self, method: &Method) -> Option<Fault> {
+    fn next_fault(&self, method: &Method, path: &str) -> Option<Fault> {
         let mut q = lock(&self.inner.faults);
-        let i = q
-            .iter()
-            .position(|(m, _)| m.as_ref().is_none_or(|m| m == method))?;
-        q.remove(i).map(|(_, f)| f)
+        let i = q.iter().position(|(m, p, _)| {
+            m.as_ref().is_none_or(|m| m == method) && p.as_ref().is_none_or(|p| path.contains(p))
+        })?;
+        q.remove(i).map(|(_, _, f)| f)
     }
 }
 
@@ -382,7 +391,7 @@ async fn front(State(emu): State<Emulator>, req: Request, next: Next) -> Respons
             .into_response();
     }
 
-    let fault = emu.next_fault(&method);
+    let fault = emu.next_fault(&method, &entry.path);
     match fault {
         Some(Fault::Status(code)) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);

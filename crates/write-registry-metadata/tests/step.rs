@@ -697,3 +697,44 @@ fn properties_and_flags_come_from_the_environment_too() {
         .success();
     assert_eq!(props(&r.emu, &ids[0]).as_object().unwrap().len(), 5);
 }
+
+#[test]
+fn a_failure_half_way_is_finished_by_the_re_run() {
+    let r = start(Options::default());
+    let ids = seed(&r.emu, 2, |i| {
+        if i == 1 {
+            json!({"test": string("")})
+        } else {
+            Value::Null
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    // The artifact PATCH fails for good (500 is not retried): the versions were written.
+    r.emu.inject_at(
+        Some(Method::PATCH),
+        "/model_artifacts/",
+        Fault::Status(500),
+        1,
+    );
+    step(&r, dir.path(), 2, &[])
+        .assert()
+        .code(3)
+        .stderr(contains(
+            "PATCH /api/model_registry/v1/model_artifacts/2: HTTP 500",
+        ));
+    assert_eq!(holders(&r.emu, "test"), ["2"]);
+    assert_eq!(r.emu.artifact("2").unwrap()["uri"], "s3://bucket/jukebox/2");
+    // The Tekton retry plans only what is left: the artifact.
+    r.emu.clear_requests();
+    step(&r, dir.path(), 2, &[]).assert().success();
+    let patches: Vec<String> = r
+        .emu
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == "PATCH")
+        .map(|q| q.path)
+        .collect();
+    assert_eq!(patches, ["/api/model_registry/v1/model_artifacts/2"]);
+    assert_eq!(r.emu.artifact("2").unwrap()["uri"], uri(2));
+    assert_eq!(props(&r.emu, &ids[1])["pipeline_run_id"], string("run-2"));
+}
