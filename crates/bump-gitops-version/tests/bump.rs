@@ -516,3 +516,104 @@ fn bad_inputs_fail_before_any_remote_call() {
         run.stderr()
     );
 }
+
+/// A pre-receive hook that, once, moves `main` itself (a concurrent writer committing
+/// `other.txt`) before git updates the ref: the step's push is refused with a stale old value
+/// and must fetch, re-apply on the new tip and push again, keeping the other commit.
+#[test]
+fn a_lost_race_is_retried_on_the_new_tip_without_forcing() {
+    let server = GitServer::start();
+    let bare = repo_with_config(&server);
+    let hook = bare.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        r#"#!/bin/sh
+cat >/dev/null
+[ -e "$GIT_DIR/raced" ] && exit 0
+touch "$GIT_DIR/raced"
+unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+export GIT_AUTHOR_NAME=other GIT_AUTHOR_EMAIL=other@example.com GIT_COMMITTER_NAME=other GIT_COMMITTER_EMAIL=other@example.com
+export GIT_INDEX_FILE="$GIT_DIR/race-index"
+git read-tree refs/heads/main
+blob=$(echo "other writer" | git hash-object -w --stdin)
+git update-index --add --cacheinfo 100644,"$blob",other.txt
+tree=$(git write-tree)
+c=$(echo "concurrent writer" | git commit-tree "$tree" -p refs/heads/main)
+git update-ref refs/heads/main "$c"
+exit 0
+"#,
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let before = count(&bare, "main");
+    let run = Step::new(&server.repo_url("org/gitops"))
+        .args(&["--file", CONFIG_PATH, "--set", "version=4.0.0"])
+        .run()
+        .ok();
+    assert!(
+        run.stderr().contains("attempt 1/8") && run.stderr().contains("re-applying"),
+        "{}",
+        run.stderr()
+    );
+    let tip = rev(&bare, "main");
+    assert_eq!(run.result("COMMIT_SHA"), tip);
+    assert_eq!(
+        count(&bare, "main"),
+        before + 2,
+        "the other writer's commit and ours"
+    );
+    assert_eq!(show(&bare, "main^:other.txt"), "other writer\n");
+    assert_eq!(
+        show(&bare, "main:other.txt"),
+        "other writer\n",
+        "re-applied on the new tip"
+    );
+    assert!(show(&bare, &format!("main:{CONFIG_PATH}")).contains("version: \"4.0.0\""));
+}
+
+#[test]
+fn races_beyond_max_attempts_fail_without_forcing() {
+    let server = GitServer::start();
+    let bare = repo_with_config(&server);
+    // Every push loses the race.
+    let hook = bare.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        r#"#!/bin/sh
+cat >/dev/null
+unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+export GIT_AUTHOR_NAME=other GIT_AUTHOR_EMAIL=o@example.com GIT_COMMITTER_NAME=other GIT_COMMITTER_EMAIL=o@example.com
+c=$(echo "busy writer" | git commit-tree refs/heads/main^{tree} -p refs/heads/main)
+git update-ref refs/heads/main "$c"
+exit 0
+"#,
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let run = Step::new(&server.repo_url("org/gitops"))
+        .args(&[
+            "--file",
+            CONFIG_PATH,
+            "--set",
+            "version=5.0.0",
+            "--max-attempts",
+            "3",
+        ])
+        .run();
+    assert_eq!(run.code(), 3, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("gave up after 3 attempts"),
+        "{}",
+        run.stderr()
+    );
+    // Three busy-writer commits, none of ours, nothing forced away.
+    assert!(!show(&bare, &format!("main:{CONFIG_PATH}")).contains("5.0.0"));
+    let log = git(&bare, &["log", "--format=%s", "main"]);
+    assert_eq!(log.matches("busy writer").count(), 3, "{log}");
+}

@@ -155,7 +155,7 @@ impl Step {
         let results = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bump-gitops-version"));
         for (k, _) in std::env::vars() {
-            if k.starts_with("CT_") {
+            if k.starts_with("CT_") || k.to_ascii_lowercase().ends_with("_proxy") {
                 cmd.env_remove(k);
             }
         }
@@ -183,7 +183,7 @@ impl Step {
         let results = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bump-gitops-version"));
         for (k, _) in std::env::vars() {
-            if k.starts_with("CT_") {
+            if k.starts_with("CT_") || k.to_ascii_lowercase().ends_with("_proxy") {
                 cmd.env_remove(k);
             }
         }
