@@ -116,10 +116,13 @@ pub struct LoggedRequest {
     pub authorization: Option<String>,
 }
 
+/// A queued fault: method filter, path filter (substring), what to do.
+type ScriptedFault = (Option<Method>, Option<String>, Fault);
+
 #[derive(Debug, Default)]
 struct Inner {
     store: Mutex<Store>,
-    faults: Mutex<VecDeque<(Option<Method>, Option<String>, Fault)>>,
+    faults: Mutex<VecDeque<ScriptedFault>>,
     log: Mutex<Vec<LoggedRequest>>,
     token: Mutex<Option<String>>,
     forbidden: Mutex<Option<String>>,
