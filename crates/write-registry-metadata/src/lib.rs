@@ -157,6 +157,14 @@ pub async fn run(args: Args) -> Result<()> {
         plan.changes.len()
     );
 
+    if plan.version.state.as_deref() == Some("ARCHIVED") {
+        tracing::warn!(
+            "version {:?} of {:?} is ARCHIVED; recording the deploy anyway",
+            plan.version.name,
+            plan.model.name
+        );
+    }
+
     if args.dry_run {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
