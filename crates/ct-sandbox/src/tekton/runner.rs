@@ -199,9 +199,24 @@ pub fn run(bundle: &Bundle, opts: &RunOptions) -> Result<PipelineRunReport, Erro
     scope.set("context.pipelineRun.namespace", &opts.namespace);
     scope.set("context.pipeline.name", &pipeline.metadata.name);
 
-    // Workspaces.
-    std::fs::create_dir_all(&opts.run_dir)
-        .map_err(|e| Error::new(format!("run dir {}: {e}", opts.run_dir.display())))?;
+    // Workspaces: all checked before anything is created.
+    for w in &spec.workspaces {
+        if !w.optional && !opts.workspaces.contains_key(&w.name) {
+            return Err(Error::new(format!(
+                "workspace {}: required by pipeline {}; pass --workspace {}=DIR (or =emptyDir)",
+                w.name, pipeline.metadata.name, w.name
+            )));
+        }
+        if let Some(Binding::Dir(d)) = opts.workspaces.get(&w.name)
+            && !d.is_dir()
+        {
+            return Err(Error::new(format!(
+                "--workspace {}={}: not a directory",
+                w.name,
+                d.display()
+            )));
+        }
+    }
     for name in opts.workspaces.keys() {
         if !spec.workspaces.iter().any(|w| &w.name == name) {
             return Err(Error::new(format!(
@@ -209,6 +224,8 @@ pub fn run(bundle: &Bundle, opts: &RunOptions) -> Result<PipelineRunReport, Erro
             )));
         }
     }
+    std::fs::create_dir_all(&opts.run_dir)
+        .map_err(|e| Error::new(format!("run dir {}: {e}", opts.run_dir.display())))?;
     let mut ws: BTreeMap<String, PathBuf> = BTreeMap::new();
     for w in &spec.workspaces {
         match opts.workspaces.get(&w.name) {

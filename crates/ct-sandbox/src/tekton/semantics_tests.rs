@@ -233,7 +233,7 @@ spec:
     assert!(e.contains("extra"), "{e}");
     let e = f.run(&[("need", "x")]).unwrap_err().to_string();
     assert!(e.contains("workspace ws"), "{e}");
-    assert!(!f.root.join("run/tasks").exists(), "nothing ran");
+    assert!(!f.root.join("run").exists(), "nothing ran, nothing created");
 
     // A script step, an undeclared param and an unknown Task are load errors.
     let scripted = "apiVersion: tekton.dev/v1\nkind: Task\nmetadata: {name: s}\nspec:\n  steps:\n    - {name: x, image: i, script: echo hi}\n";
