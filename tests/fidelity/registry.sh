@@ -4,8 +4,8 @@
 #   tests/fidelity/registry.sh VENV [TARGET_DIR]
 #
 # VENV: a virtualenv with `pip install model-registry==0.2.10` (created if missing).
-# TARGET_DIR: cargo target directory with debug builds of ct-sandbox and
-# write-registry-metadata (default: $CARGO_TARGET_DIR or ./target); built if missing.
+# TARGET_DIR: cargo target directory for the debug builds of ct-sandbox and
+# write-registry-metadata (default: $CARGO_TARGET_DIR or ./target); they are built first.
 # Starts `ct-sandbox serve` with a required bearer token, reads its `registry URL` line, runs
 # tests/fidelity/registry_client.py (client + original step sequence + raw HTTP checks + the
 # Rust step read back by the Python client), and stops the sandbox.
@@ -20,7 +20,8 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet 'model-registry==0.2.10'
 fi
-if [ ! -x "$target/debug/ct-sandbox" ] || [ ! -x "$target/debug/write-registry-metadata" ]; then
+# Build (a no-op when up to date); CT_FIDELITY_NO_BUILD=1 uses the binaries as they are.
+if [ -z "${CT_FIDELITY_NO_BUILD:-}" ]; then
     (cd "$root" && CARGO_TARGET_DIR="$target" cargo build --quiet -p ct-sandbox -p write-registry-metadata)
 fi
 
