@@ -320,10 +320,8 @@ pub fn run(bundle: &Bundle, opts: &RunOptions) -> Result<PipelineRunReport, Erro
     let any_failed = tasks
         .iter()
         .any(|t| matches!(t.status, TaskStatus::Failed(_)));
-    let all_ok = tasks
-        .iter()
-        .filter(|t| !t.finally)
-        .all(|t| t.status == TaskStatus::Succeeded);
+    // A skipped task, finally tasks included, makes the run Completed rather than Succeeded.
+    let all_ok = tasks.iter().all(|t| t.status == TaskStatus::Succeeded);
     let status = if any_failed {
         RunStatus::Failed
     } else if all_ok {
