@@ -50,15 +50,15 @@ done
 mkdir -p "$work/results"
 
 rust_once() {
-    /usr/bin/time -f %M -o "$work/rss1" "$exec_bin" --kfp-url "$url" --token-file "$work/token" \
+    /usr/bin/time -f "%M %U %S" -o "$work/rss1" "$exec_bin" --kfp-url "$url" --token-file "$work/token" \
         --results-dir "$work/results" --log-level warn --pipeline-package "$pkg" \
         --parameters-file "$params" --param version=abc1234 --param prod_flag=true \
         --enable-caching true --experiment bench >/dev/null
-    /usr/bin/time -f %M -o "$work/rss2" "$wait_bin" --kfp-url "$url" --token-file "$work/token" \
+    /usr/bin/time -f "%M %U %S" -o "$work/rss2" "$wait_bin" --kfp-url "$url" --token-file "$work/token" \
         --results-dir "$work/results" --log-level warn --run-id-file "$work/results/KFP_RUN_ID" >/dev/null
 }
 py_once() {
-    /usr/bin/time -f %M -o "$work/rss1" "$py" "$here/kfp_baseline.py" "$url" "$work/token" "$pkg" "$params" 2>/dev/null
+    /usr/bin/time -f "%M %U %S" -o "$work/rss1" "$py" "$here/kfp_baseline.py" "$url" "$work/token" "$pkg" "$params" >/dev/null 2>&1
 }
 now() { date +%s.%N; }
 
@@ -68,22 +68,33 @@ py_once
 
 rss_rs=0
 rss_py=0
+cpu_rs=0
+cpu_py=0
+# Peak RSS (KB) and CPU seconds (user + sys) of one measured process.
+take() {
+    read -r kb user sys <"$work/$1"
+    cpu=$(awk -v a="$cpu" -v u="$user" -v s="$sys" 'BEGIN { print a + u + s }')
+    rss=$kb
+}
 t0=$(now)
 for _ in $(seq 1 "$n"); do
     rust_once
-    for f in rss1 rss2; do r=$(cat "$work/$f"); [ "$r" -gt "$rss_rs" ] && rss_rs=$r; done
+    for f in rss1 rss2; do
+        cpu=$cpu_rs; take "$f"; cpu_rs=$cpu; [ "$rss" -gt "$rss_rs" ] && rss_rs=$rss
+    done
 done
 t1=$(now)
 for _ in $(seq 1 "$n"); do
     py_once
-    r=$(cat "$work/rss1"); [ "$r" -gt "$rss_py" ] && rss_py=$r
+    cpu=$cpu_py; take rss1; cpu_py=$cpu; [ "$rss" -gt "$rss_py" ] && rss_py=$rss
 done
 t2=$(now)
 
-awk -v n="$n" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v rr="$rss_rs" -v rp="$rss_py" 'BEGIN {
+awk -v n="$n" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v rr="$rss_rs" -v rp="$rss_py" \
+    -v cr="$cpu_rs" -v cp="$cpu_py" -v load="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
     rs = t1 - t0; py = t2 - t1
     printf "iterations:          %d (submit + wait, run already SUCCEEDED on the first poll)\n", n
-    printf "rust   (2 processes): total %.2f s, mean %.0f ms, peak RSS %.1f MB\n", rs, rs / n * 1000, rr / 1024
-    printf "python kfp 2.9.0:     total %.2f s, mean %.0f ms, peak RSS %.1f MB\n", py, py / n * 1000, rp / 1024
-    printf "wall-time ratio python/rust: %.1fx   peak-RSS ratio python/rust: %.1fx\n", py / rs, rp / rr
+    printf "rust   (2 processes): wall %.2f s (mean %.0f ms), CPU %.2f s, peak RSS %.1f MB\n", rs, rs / n * 1000, cr, rr / 1024
+    printf "python kfp 2.9.0:     wall %.2f s (mean %.0f ms), CPU %.2f s, peak RSS %.1f MB\n", py, py / n * 1000, cp, rp / 1024
+    printf "ratio python/rust: wall-time %.1fx, CPU %.1fx, peak RSS %.1fx   (load average %s)\n", py / rs, (cr > 0 ? cp / cr : 0), rp / rr, load
 }'
