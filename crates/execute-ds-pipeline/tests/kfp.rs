@@ -671,3 +671,54 @@ async fn empty_env_values_mean_not_given() {
     let e = run(env.args(&["--param", "version=v"])).await.unwrap_err();
     assert!(e.to_string().contains("--pipeline-package FILE"), "{e}");
 }
+
+#[tokio::test]
+async fn sigterm_while_creating_terminates_the_created_run_and_exits_143() {
+    let env = start().await;
+    // The server creates the run but its answer hangs: the step is cancelled meanwhile.
+    env.emu.push_fault(Fault::new(
+        Some("POST"),
+        Some(RUNS),
+        1,
+        FaultAction::DelayAfterMs(60_000),
+    ));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_execute-ds-pipeline"))
+        .args([
+            "--kfp-url",
+            &env.url,
+            "--param",
+            "version=v",
+            "--idempotency-key",
+            "uid-term",
+        ])
+        .arg("--pipeline-package")
+        .arg(fixture("nested-pipeline.yaml"))
+        .arg("--results-dir")
+        .arg(env.results.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..2000 {
+        if !env.emu.runs().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let run_id = env.emu.runs()[0]["run_id"].as_str().unwrap().to_string();
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(child.wait().await.unwrap().code(), Some(143));
+    assert_eq!(
+        env.emu.terminate_calls(&run_id),
+        1,
+        "found by its key and terminated"
+    );
+    assert!(env.result("KFP_RUN_ID").is_none());
+}
