@@ -3,12 +3,17 @@
 #
 # Usage: tests/fidelity/kfp.sh [CT_SANDBOX_BIN] [PYTHON_OR_VENV]
 #   CT_SANDBOX_BIN  default: $CARGO_TARGET_DIR (or target)/debug/ct-sandbox
-#   PYTHON_OR_VENV  a python with kfp==2.9.0, or a venv directory; default: /work/venv-kfp
-# Create the venv once: python3 -m venv /work/venv-kfp && /work/venv-kfp/bin/pip install kfp==2.9.0
+#   PYTHON_OR_VENV  a python with kfp==2.9.0, or a venv directory; default: /work/venv-kfp.
+#                   A venv path that does not exist is created with kfp==2.9.0 (needs PyPI).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${1:-${CARGO_TARGET_DIR:-$root/target}/debug/ct-sandbox}
 py=${2:-/work/venv-kfp}
+if [ ! -e "$py" ]; then
+  # A venv path that does not exist yet: create it (what CI does on a clean machine).
+  python3 -m venv "$py"
+  "$py/bin/pip" install -q kfp==2.9.0
+fi
 [ -d "$py" ] && py="$py/bin/python"
 [ -x "$bin" ] || { echo "kfp.sh: $bin not found; build it: cargo build -p ct-sandbox" >&2; exit 2; }
 "$py" -c 'import kfp, sys; sys.exit(kfp.__version__ != "2.9.0")' \

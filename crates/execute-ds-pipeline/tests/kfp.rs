@@ -722,3 +722,31 @@ async fn sigterm_while_creating_terminates_the_created_run_and_exits_143() {
     );
     assert!(env.result("KFP_RUN_ID").is_none());
 }
+
+#[tokio::test]
+async fn a_pipeline_compiled_by_kfp_2_17_passes_through_unchanged() {
+    let env = start().await;
+    let pkg = fixture("jukebox-training-pipeline.kfp-2.17.3.yaml");
+    run(env.args(&[
+        "--pipeline-package",
+        pkg.to_str().unwrap(),
+        "--param",
+        "version=v",
+    ]))
+    .await
+    .unwrap();
+    let body = env.posts(RUNS)[0].body.clone().unwrap();
+    let res = &body["pipeline_spec"]["pipeline_spec"]["deploymentSpec"]["executors"]["exec-train-model"]
+        ["container"]["resources"];
+    assert_eq!(
+        *res,
+        json!({"cpuLimit": 2.0, "memoryLimit": 4.0, "resourceCpuLimit": "2", "resourceMemoryLimit": "4G"}),
+        "newer fields kept, numbers and strings as in the YAML"
+    );
+    let mount = &body["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]
+        ["executors"]["exec-save-model"]["pvcMount"][0];
+    assert_eq!(
+        mount["pvcNameParameter"],
+        json!({"componentInputParameter": "model_storage_pvc"})
+    );
+}
