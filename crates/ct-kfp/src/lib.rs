@@ -54,3 +54,39 @@ pub fn endpoint(
 
 /// API prefix of every v2beta1 endpoint.
 pub const API: &str = "/apis/v2beta1";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_defaults_to_the_dspa_service_of_the_namespace() {
+        assert_eq!(
+            endpoint(Some("http://127.0.0.1:1"), None).unwrap(),
+            ("http://127.0.0.1:1".to_string(), in_pod_namespace())
+        );
+        assert_eq!(
+            endpoint(None, Some("jukebox-ci")).unwrap(),
+            (
+                "https://ds-pipeline-dspa.jukebox-ci.svc:8443".to_string(),
+                Some("jukebox-ci".to_string())
+            )
+        );
+        assert_eq!(
+            endpoint(Some(" "), Some("ns")).unwrap().0,
+            "https://ds-pipeline-dspa.ns.svc:8443",
+            "an empty --kfp-url (unset Tekton param) means the default"
+        );
+        if in_pod_namespace().is_none() {
+            let e = endpoint(None, Some("")).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains("--kfp-url"), "{e}");
+        }
+    }
+
+    fn in_pod_namespace() -> Option<String> {
+        std::fs::read_to_string(ct_step::incluster::NAMESPACE_FILE)
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+}
