@@ -338,8 +338,9 @@ const RUN_FIELDS: &[&str] = &[
     "plugins_input",
 ];
 
-async fn create_run(State(emu): State<Emulator>, RawQuery(q): RawQuery, body: Bytes) -> Response {
-    let _ = q;
+/// `POST /runs` (its optional `experiment_id` query parameter is ignored, as by the server when
+/// the body has one).
+async fn create_run(State(emu): State<Emulator>, body: Bytes) -> Response {
     flatten((|| {
         let m = body_object(&body, RUN_FIELDS)?;
         let display_name = str_field(&m, "display_name");
