@@ -106,6 +106,22 @@ fn assert_shape(fixture: &Value, ours: &Value, path: &str) {
     }
 }
 
+/// The emulator records a delivery once the receiver has answered, which can be just after the
+/// receiver handed the request to the test: wait (bounded) until `n` are recorded.
+async fn deliveries(emu: &Emulator, n: usize) -> Vec<ct_sandbox::forge::Delivery> {
+    for _ in 0..500 {
+        let d = emu.deliveries();
+        if d.len() >= n {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "expected {n} recorded deliveries, have {}",
+        emu.deliveries().len()
+    );
+}
+
 fn seed_dir() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(d.path().join("test/jukebox")).unwrap();
@@ -270,8 +286,7 @@ async fn git_push_sends_signed_gitea_webhooks() {
         json!(["prod/jukebox/config.yaml"])
     );
 
-    let deliveries = emu.deliveries();
-    assert_eq!(deliveries.len(), 2);
+    let deliveries = deliveries(&emu, 2).await;
     assert!(deliveries.iter().all(|d| d.status == Some(200)));
 }
 
@@ -547,4 +562,49 @@ async fn hooks_and_tokens_via_the_api() {
         .unwrap();
     assert_eq!(r.status(), 422);
     let _ = emu;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_hooks_get_empty_signatures_and_branch_deletions_send_no_push() {
+    let (emu, _server) = start(Options::default()).await;
+    let (hook_server, mut rx) = receiver().await;
+    emu.create_user("user1", "openshift").unwrap();
+    let repo = emu
+        .create_repo("user1", "r", Some(seed_dir().path()))
+        .unwrap();
+    emu.create_branch("user1", "r", "doomed", "main").unwrap();
+    emu.add_hook("user1", "r", &format!("{}/hook", hook_server.url), "")
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let wd = work.path().to_path_buf();
+    let url = repo.clone_url.clone();
+    tokio::task::spawn_blocking(move || {
+        git(&wd, "user1", "openshift", &["clone", "-q", &url, "w"]);
+        let w = wd.join("w");
+        git(
+            &w,
+            "user1",
+            "openshift",
+            &["push", "-q", "origin", "--delete", "doomed"],
+        );
+        std::fs::write(w.join("new.txt"), "x").unwrap();
+        git(&w, "user1", "openshift", &["add", "."]);
+        git(&w, "user1", "openshift", &["commit", "-qm", "x"]);
+        git(&w, "user1", "openshift", &["push", "-q", "origin", "main"]);
+    })
+    .await
+    .unwrap();
+    let (h, body) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("webhook delivered")
+        .unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        v["ref"], "refs/heads/main",
+        "the deletion sent no push event"
+    );
+    assert_eq!(h["x-hub-signature-256"], "sha256=");
+    assert_eq!(h["x-gitea-signature"], "");
+    assert!(!emu.branches("user1", "r").contains_key("doomed"));
+    assert_eq!(deliveries(&emu, 1).await.len(), 1);
 }
