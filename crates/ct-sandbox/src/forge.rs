@@ -361,29 +361,11 @@ impl Emulator {
     /// Create a repository (a bare git repository under the root, default branch `main`).
     /// With `seed`, the files of that directory become the first commit of `main`.
     pub fn create_repo(&self, owner: &str, name: &str, seed: Option<&Path>) -> io::Result<Repo> {
-        let repo = self.inner_create_repo(owner, name, "", false, "main")?;
+        let repo = create_repo(&self.inner, owner, name, "", false, "main")?;
         if let Some(src) = seed {
             git::seed(&repo.dir, src, "main", "Initial commit")?;
         }
         Ok(repo)
-    }
-
-    pub(crate) fn inner_create_repo(
-        &self,
-        owner: &str,
-        name: &str,
-        description: &str,
-        private: bool,
-        default_branch: &str,
-    ) -> io::Result<Repo> {
-        create_repo(
-            &self.inner,
-            owner,
-            name,
-            description,
-            private,
-            default_branch,
-        )
     }
 
     /// Let `login` push to and be assigned in `owner/repo`.
@@ -810,7 +792,6 @@ fn read_secret(path: &Path) -> io::Result<String> {
 
 pub(crate) struct GitState {
     git: GitHttp,
-    #[allow(dead_code)]
     inner: Arc<Inner>,
 }
 
