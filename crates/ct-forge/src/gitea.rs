@@ -79,6 +79,11 @@ struct Commit {
 }
 
 #[derive(Debug, Deserialize)]
+struct Sha {
+    sha: String,
+}
+
+#[derive(Debug, Deserialize)]
 struct Compare {
     total_commits: u64,
 }
@@ -355,14 +360,29 @@ impl Ctx<'_> {
         Ok(pulls.into_iter().find(|p| matches(p, self.spec)))
     }
 
-    /// Whether head has commits base has not. Unknown (pre-1.22 servers without compare and
-    /// different tips) counts as ahead.
+    /// Whether head has commits base has not. Pre-1.22 servers have no compare: there a head
+    /// among the last [`PAGE`] commits of the base counts as behind (nothing to merge), any
+    /// other head as ahead.
     async fn ahead(&self, base_sha: &str, head_sha: &str) -> Result<bool> {
         if !head_sha.is_empty() && head_sha == base_sha {
             return Ok(false);
         }
         if !self.modern {
-            return Ok(true);
+            let resp = self
+                .c
+                .get(&format!("{}/commits", self.repo))
+                .query("sha", &self.spec.base)
+                .query("limit", PAGE)
+                .query("stat", "false")
+                .query("verification", "false")
+                .query("files", "false")
+                .send()
+                .await?;
+            if !resp.is_success() {
+                return Ok(true);
+            }
+            let commits: Vec<Sha> = resp.json()?;
+            return Ok(!commits.iter().any(|c| c.sha == head_sha));
         }
         let path = format!(
             "{}/compare/{}...{}",

@@ -253,3 +253,27 @@ async fn concurrent_callers_get_one_pr_on_every_forge() {
         assert_eq!(env.emu.pulls(OWNER, REPO).unwrap().len(), 1, "{forge}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_gitea_without_compare_still_skips_heads_that_are_not_ahead() {
+    let env = env().await;
+    env.emu.set_version("1.21.11");
+    env.emu
+        .create_branch(OWNER, REPO, "behind", "main")
+        .unwrap();
+    env.emu
+        .commit(OWNER, REPO, "main", None, "other.txt", "x", "main moves on")
+        .unwrap();
+    let c = client(&env, Forge::Gitea, &env.token);
+    for head in ["noop", "behind"] {
+        let out = ensure_pull_request(&c, Forge::Gitea, &spec(head, "t"))
+            .await
+            .unwrap();
+        assert_eq!(out.action, Action::Skipped, "{head}");
+    }
+    let out = ensure_pull_request(&c, Forge::Gitea, &spec(HEAD, "t"))
+        .await
+        .unwrap();
+    assert_eq!(out.action, Action::Created);
+    assert_eq!(env.emu.pulls(OWNER, REPO).unwrap().len(), 1);
+}

@@ -213,6 +213,13 @@ async fn gitea_answers_match_the_swagger() {
             200,
         ),
         call(
+            "get",
+            "/repos/{owner}/{repo}/commits",
+            "/repos/user1/r/commits?sha=feature&limit=1",
+            None,
+            200,
+        ),
+        call(
             "post",
             "/repos/{owner}/{repo}/labels",
             "/repos/user1/r/labels",

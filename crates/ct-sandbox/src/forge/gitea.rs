@@ -213,6 +213,7 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router<Arc<super::GitState>> {
             get(get_branch).delete(delete_branch),
         )
         .route("/repos/{owner}/{repo}/compare/{*basehead}", get(compare))
+        .route("/repos/{owner}/{repo}/commits", get(list_commits))
         .route(
             "/repos/{owner}/{repo}/pulls",
             get(list_pulls).post(create_pull),
@@ -790,25 +791,75 @@ async fn compare(
     let commits: Vec<Value> = shas
         .iter()
         .filter_map(|sha| git::commit_info(&ctx.dir, sha).ok())
-        .map(|c| {
-            json!({
-                "url": format!("{}/api/v1/repos/{}/git/commits/{}", inner.base, ctx.full, c.id),
-                "sha": c.id,
-                "created": c.committer_date,
-                "html_url": format!("{}/{}/commit/{}", inner.base, ctx.full, c.id),
-                "commit": {
-                    "message": c.message,
-                    "author": {"name": c.author_name, "email": c.author_email, "date": c.author_date},
-                    "committer": {"name": c.committer_name, "email": c.committer_email, "date": c.committer_date},
-                },
-                "parents": c.parents.iter().map(|p| json!({"sha": p})).collect::<Vec<_>>(),
-            })
-        })
+        .map(|c| commit_json(&inner.base, &ctx.full, &c))
         .collect();
     Ok(json_resp(
         StatusCode::OK,
         json!({"total_commits": commits.len(), "commits": commits}),
     ))
+}
+
+/// Gitea's `Commit` (without `stats` and `files`).
+fn commit_json(base: &str, full: &str, c: &git::CommitInfo) -> Value {
+    json!({
+        "url": format!("{base}/api/v1/repos/{full}/git/commits/{}", c.id),
+        "sha": c.id,
+        "created": c.committer_date,
+        "html_url": format!("{base}/{full}/commit/{}", c.id),
+        "commit": {
+            "url": format!("{base}/api/v1/repos/{full}/git/commits/{}", c.id),
+            "message": c.message,
+            "author": {"name": c.author_name, "email": c.author_email, "date": c.author_date},
+            "committer": {"name": c.committer_name, "email": c.committer_email, "date": c.committer_date},
+        },
+        "author": null,
+        "committer": null,
+        "parents": c.parents.iter().map(|p| json!({"sha": p, "url": format!("{base}/api/v1/repos/{full}/git/commits/{p}")})).collect::<Vec<_>>(),
+    })
+}
+
+#[derive(Deserialize)]
+struct CommitsQuery {
+    sha: Option<String>,
+    page: Option<usize>,
+    limit: Option<usize>,
+}
+
+/// `GET /repos/{o}/{r}/commits`: the history of `sha` (a branch or commit; default branch
+/// when absent), newest first, paged; 409 on an empty repository.
+async fn list_commits(
+    State(inner): St,
+    h: HeaderMap,
+    Path((owner, repo)): Path<(String, String)>,
+    Query(q): Query<CommitsQuery>,
+) -> ApiResult {
+    let ctx = repo_ctx(&inner, &h, &owner, &repo)?;
+    let default = inner.lock().repos[ctx.ri].default_branch.clone();
+    if git::branches(&ctx.dir).is_empty() {
+        return Err(err(
+            &inner,
+            StatusCode::CONFLICT,
+            "Git Repository is empty.",
+        ));
+    }
+    let rev = q.sha.unwrap_or(default);
+    let tip = git::resolve(&ctx.dir, &format!("refs/heads/{rev}"))
+        .or_else(|| git::resolve(&ctx.dir, &rev))
+        .ok_or_else(|| nf(&inner))?;
+    let paging = Paging {
+        page: q.page,
+        limit: q.limit,
+        ..Paging::default()
+    };
+    let (skip, limit) = paging.window(inner.max_items);
+    let shas = git::rev_list(&ctx.dir, &tip, &[], skip + limit);
+    let items: Vec<Value> = shas
+        .iter()
+        .skip(skip)
+        .filter_map(|sha| git::commit_info(&ctx.dir, sha).ok())
+        .map(|c| commit_json(&inner.base, &ctx.full, &c))
+        .collect();
+    Ok(json_resp(StatusCode::OK, Value::Array(items)))
 }
 
 fn pulls_json(
