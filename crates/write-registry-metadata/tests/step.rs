@@ -154,6 +154,11 @@ fn deploy_records_the_run_and_moves_the_label() {
     assert_eq!(r.emu.artifact("2").unwrap()["uri"], uri(2));
     assert_eq!(r.emu.artifact("1").unwrap()["uri"], "s3://bucket/jukebox/1");
     assert_eq!(r.emu.count("PATCH"), 3, "version, other version, artifact");
+    assert_eq!(
+        r.emu.count("GET"),
+        5,
+        "probe, model, versions, artifacts, label check"
+    );
     // Only fields of the *Update schemas are sent.
     for req in r.emu.requests().iter().filter(|q| q.method == "PATCH") {
         let body = req.body.as_ref().unwrap().as_object().unwrap();
