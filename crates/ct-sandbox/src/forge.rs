@@ -33,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use crate::git_http::GitHttp;
 pub use store::Delivery;
 use store::{HookRec, LabelRec, PullRec, RepoRec, Store, TokenRec, UserRec, now};
-pub use webhook::signature;
+pub use webhook::{signature, signature_sha1};
 
 /// Version reported when none is configured (the swagger in shared/specs is from 1.25.3).
 pub const DEFAULT_VERSION: &str = "1.25.3";

@@ -151,6 +151,10 @@ fn shipped_fixtures_verify_with_the_documented_secret() {
         assert_eq!(header("X-Hub-Signature-256"), format!("sha256={expected}"));
         assert_eq!(header("X-Gitea-Signature"), expected);
         assert_eq!(ct_sandbox::forge::signature(SECRET, &body), expected);
+        assert_eq!(
+            header("X-Hub-Signature"),
+            format!("sha1={}", ct_sandbox::forge::signature_sha1(SECRET, &body))
+        );
         assert_ne!(hmac_hex("wrong-secret", &body), expected);
         assert!(!body.ends_with(b"\n"), "Gitea sends no trailing newline");
     }
@@ -235,6 +239,10 @@ async fn git_push_sends_signed_gitea_webhooks() {
         assert_eq!(get("x-hub-signature-256"), format!("sha256={sig}"));
         assert_eq!(get("x-gitea-signature"), sig);
         assert_eq!(get("x-gitea-event"), "push");
+        assert_eq!(
+            get("x-hub-signature"),
+            format!("sha1={}", ct_sandbox::forge::signature_sha1(SECRET, &body))
+        );
         assert_eq!(get("x-github-event"), "push");
         assert_eq!(get("content-type"), "application/json");
         assert!(uuid::Uuid::parse_str(&get("x-gitea-delivery")).is_ok());
@@ -605,6 +613,7 @@ async fn unsigned_hooks_get_empty_signatures_and_branch_deletions_send_no_push()
     );
     assert_eq!(h["x-hub-signature-256"], "sha256=");
     assert_eq!(h["x-gitea-signature"], "");
+    assert_eq!(h["x-hub-signature"], "sha1=");
     assert!(!emu.branches("user1", "r").contains_key("doomed"));
     assert_eq!(deliveries(&emu, 1).await.len(), 1);
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
+use sha1::Sha1;
 use sha2::Sha256;
 
 use super::store::{Delivery, Gitea, HookRec};
@@ -21,6 +22,16 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
         return String::new();
     }
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Hex HMAC-SHA1 of `body` (the legacy `X-Hub-Signature`); empty without a secret.
+pub fn signature_sha1(secret: &str, body: &[u8]) -> String {
+    if secret.is_empty() {
+        return String::new();
+    }
+    let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
 }
@@ -142,6 +153,10 @@ async fn deliver(inner: &Inner, repo: &str, hook: &HookRec, body: &[u8]) {
         .header("X-Gogs-Event", "push")
         .header("X-Gogs-Event-Type", "push")
         .header("X-Gogs-Signature", &sig)
+        .header(
+            "X-Hub-Signature",
+            format!("sha1={}", signature_sha1(&hook.secret, body)),
+        )
         .header("X-Hub-Signature-256", format!("sha256={sig}"))
         .header("X-GitHub-Delivery", &uuid)
         .header("X-GitHub-Event", "push")
@@ -194,5 +209,11 @@ mod tests {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         assert_eq!(signature("", b"x"), "");
+        // RFC 2202 test case 2.
+        assert_eq!(
+            signature_sha1("Jefe", b"what do ya want for nothing?"),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
+        assert_eq!(signature_sha1("", b"x"), "");
     }
 }
