@@ -6,7 +6,8 @@
 //! - [`model`]: the v2beta1 API objects, deserialized leniently.
 //! - [`client`]: experiments (get-or-create), pipelines and versions, idempotent run
 //!   creation, run get/terminate.
-//! - [`wait`]: the wait loop with per-task progress, timeout and cancellation.
+//! - [`wait`]: the wait loop with per-task progress, timeout and cancellation, and
+//!   terminate-then-wait for clean-up.
 //! - [`filter`]: the list `filter` JSON, byte-for-byte as the kfp SDK writes it.
 
 pub mod client;

@@ -4,6 +4,9 @@
 //! CANCELED is terminal; a terminal state seen on the last poll wins over the deadline;
 //! transient poll errors (network, 429, 5xx) are tolerated up to a bound; and on timeout the
 //! run is terminated unless the caller opts out.
+//!
+//! [`terminate_and_wait`] is the same loop for a caller whose goal is to stop the run (a
+//! pipeline's `finally` clean-up): terminate it unless it already ended, then wait until it has.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -78,12 +81,61 @@ impl Progress {
     }
 }
 
+/// How [`terminate_and_wait`] ended.
+#[derive(Debug)]
+pub enum Termination {
+    /// The run was already terminal (or ended on its own before a terminate took effect):
+    /// nothing was terminated.
+    AlreadyEnded(Box<Run>),
+    /// Terminate was sent and the run then reached this terminal state: CANCELED, or another
+    /// one when it finished on its own meanwhile.
+    Ended(Box<Run>),
+    /// Terminate was sent, but the run was still not terminal when `cfg.timeout` passed.
+    TimedOut {
+        /// The last state seen (typically CANCELING).
+        state: RunState,
+    },
+}
+
 /// Poll `run_id` until it is terminal or `cfg.timeout` has passed.
 pub async fn wait_for_run(client: &KfpClient, run_id: &str, cfg: &WaitConfig) -> Result<Finish> {
+    poll_until_terminal(client, run_id, cfg, false)
+        .await
+        .map(|(finish, _)| finish)
+}
+
+/// Stop `run_id`: when its first poll shows it live, send `POST /runs/{id}:terminate` once, then
+/// poll (as [`wait_for_run`] does) until it is terminal or `cfg.timeout` has passed. A run that
+/// is already terminal is left alone. `cfg.terminate_on_timeout` is not used (the terminate was
+/// already sent).
+pub async fn terminate_and_wait(
+    client: &KfpClient,
+    run_id: &str,
+    cfg: &WaitConfig,
+) -> Result<Termination> {
+    Ok(
+        match poll_until_terminal(client, run_id, cfg, true).await? {
+            (Finish::Done(run), false) => Termination::AlreadyEnded(run),
+            (Finish::Done(run), true) => Termination::Ended(run),
+            (Finish::TimedOut { state, .. }, _) => Termination::TimedOut { state },
+        },
+    )
+}
+
+/// The one polling loop. With `terminate`, the first poll that shows the run live is followed
+/// by a terminate request. Returns how it ended and whether a terminate was sent (at once or
+/// at the deadline).
+async fn poll_until_terminal(
+    client: &KfpClient,
+    run_id: &str,
+    cfg: &WaitConfig,
+    terminate: bool,
+) -> Result<(Finish, bool)> {
     let deadline = Instant::now() + cfg.timeout;
     let mut progress = Progress::default();
     let mut errors = 0u32;
     let mut last_state = RunState::Unspecified;
+    let mut terminated = false;
     loop {
         match client.poll_run(run_id).await {
             Poll::Run(run) => {
@@ -92,9 +144,26 @@ pub async fn wait_for_run(client: &KfpClient, run_id: &str, cfg: &WaitConfig) ->
                     tracing::info!("{line}");
                 }
                 if run.state.is_terminal() {
-                    return Ok(Finish::Done(run));
+                    return Ok((Finish::Done(run), terminated));
                 }
                 last_state = run.state.clone();
+                if terminate && !terminated {
+                    tracing::info!("terminating run {run_id} (it is {})", run.state);
+                    if let Err(e) = client.terminate_run(run_id, cfg.terminate_timeout).await {
+                        // It may have finished meanwhile (a server may refuse to terminate a
+                        // finished run): that is not an error.
+                        if let Poll::Run(run) = client.poll_run(run_id).await
+                            && run.state.is_terminal()
+                        {
+                            for line in progress.update(&run) {
+                                tracing::info!("{line}");
+                            }
+                            return Ok((Finish::Done(run), false));
+                        }
+                        return Err(e.context(format!("terminating run {run_id}")));
+                    }
+                    terminated = true;
+                }
             }
             Poll::Transient(e) => {
                 errors += 1;
@@ -110,8 +179,7 @@ pub async fn wait_for_run(client: &KfpClient, run_id: &str, cfg: &WaitConfig) ->
         }
         let now = Instant::now();
         if now >= deadline {
-            let mut terminated = false;
-            if cfg.terminate_on_timeout {
+            if cfg.terminate_on_timeout && !terminated {
                 match client.terminate_run(run_id, cfg.terminate_timeout).await {
                     Ok(()) => {
                         tracing::warn!("timeout: terminated run {run_id}");
@@ -120,10 +188,13 @@ pub async fn wait_for_run(client: &KfpClient, run_id: &str, cfg: &WaitConfig) ->
                     Err(e) => tracing::error!("timeout: terminating run {run_id} failed: {e}"),
                 }
             }
-            return Ok(Finish::TimedOut {
-                state: last_state,
+            return Ok((
+                Finish::TimedOut {
+                    state: last_state,
+                    terminated,
+                },
                 terminated,
-            });
+            ));
         }
         tokio::time::sleep(cfg.poll_interval.min(deadline - now)).await;
     }

@@ -1,5 +1,6 @@
 //! wait-kfp-run against the KFP emulator: terminal states and exit codes, timeout → terminate,
-//! SIGTERM → terminate + 143, transient faults, one keep-alive connection, progress logging.
+//! SIGTERM → terminate + 143, transient faults, one keep-alive connection, progress logging,
+//! and the `--terminate` clean-up mode.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,9 +35,13 @@ struct Env {
 
 /// The emulator on a listener that counts accepted connections.
 async fn start() -> Env {
+    start_with(Options::default()).await
+}
+
+async fn start_with(options: Options) -> Env {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let emu = Emulator::new(Options::default(), &url);
+    let emu = Emulator::new(options, &url);
     let connections = Arc::new(AtomicUsize::new(0));
     let c = connections.clone();
     let listener = listener.tap_io(move |_| {
@@ -332,4 +337,210 @@ async fn sigterm_terminates_the_run_and_exits_143() {
     assert_eq!(env.emu.terminate_calls(&id), 1);
     let state = env.run_view(&id)["state"].as_str().unwrap().to_string();
     assert!(state == "CANCELING" || state == "CANCELED", "{state}");
+}
+
+// ---- --terminate ----
+
+fn posts(env: &Env) -> usize {
+    env.emu
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count()
+}
+
+#[tokio::test]
+async fn terminate_leaves_a_finished_run_alone() {
+    let env = start().await;
+    for state in ["SUCCEEDED", "FAILED", "CANCELED"] {
+        let id = env
+            .emu
+            .add_run("r", jukebox_spec(), script(Outcome::Running, 0));
+        assert!(env.emu.set_run_state(&id, state));
+        run(env.args(&id, &["--terminate"])).await.unwrap();
+        assert_eq!(env.state().unwrap(), state);
+        assert_eq!(env.emu.terminate_calls(&id), 0, "{state}");
+    }
+    assert_eq!(posts(&env), 0, "no terminate request");
+}
+
+#[tokio::test]
+async fn terminate_stops_a_running_run_and_exits_0_on_canceled() {
+    // CANCELING for a while after terminate: the step must keep polling until CANCELED.
+    let env = start_with(Options {
+        kfp_cancel_delay: Duration::from_millis(30),
+        ..Options::default()
+    })
+    .await;
+    let id = env
+        .emu
+        .add_run("r", jukebox_spec(), script(Outcome::Running, 0));
+    run(env.args(&id, &["--terminate", "--timeout", "1h"]))
+        .await
+        .unwrap();
+    assert_eq!(env.state().unwrap(), "CANCELED");
+    assert_eq!(env.run_view(&id)["state"], "CANCELED");
+    assert_eq!(env.emu.terminate_calls(&id), 1);
+    let terminate = format!("/apis/v2beta1/runs/{id}:terminate");
+    let reqs = env.emu.requests();
+    assert_eq!(
+        reqs.iter()
+            .filter(|r| r.method == "POST" && r.path == terminate)
+            .count(),
+        1
+    );
+    let gets_after = reqs
+        .iter()
+        .skip_while(|r| r.method != "POST")
+        .filter(|r| r.method == "GET")
+        .count();
+    assert!(gets_after >= 1, "polled after terminate");
+}
+
+#[tokio::test]
+async fn terminate_without_a_run_id_has_nothing_to_do() {
+    let env = start().await;
+    let file = env.results.path().join("no-such-file");
+    let empty = env.results.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let url = env.url.clone();
+    let results = env.results.path().to_str().unwrap().to_string();
+    let cases: [Vec<String>; 3] = [
+        vec!["--run-id-file".into(), file.display().to_string()],
+        vec!["--run-id-file".into(), empty.display().to_string()],
+        vec!["--run-id".into(), "".into()],
+    ];
+    for case in cases {
+        std::fs::write(env.results.path().join("KFP_RUN_STATE"), "stale").unwrap();
+        let mut cli: Vec<String> = [
+            "wait-kfp-run",
+            "--terminate",
+            "--kfp-url",
+            &url,
+            "--results-dir",
+            &results,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        cli.extend(case.iter().cloned());
+        run(Args::try_parse_from(&cli).unwrap()).await.unwrap();
+        assert_eq!(env.state().unwrap(), "", "{case:?}");
+    }
+    assert!(env.emu.requests().is_empty(), "nothing sent");
+
+    // Without --terminate a missing id is still an error.
+    let cli = [
+        "wait-kfp-run",
+        "--kfp-url",
+        &url,
+        "--results-dir",
+        &results,
+        "--run-id-file",
+        file.to_str().unwrap(),
+    ];
+    let e = run(Args::try_parse_from(cli).unwrap()).await.unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("cannot read"), "{e}");
+}
+
+#[tokio::test]
+async fn terminate_errors_have_their_exit_codes() {
+    let env = start().await;
+    // Unknown run: 2, and no terminate sent.
+    let e = run(env.args("no-such-run", &["--terminate"]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e}");
+    assert!(e.to_string().contains("HTTP 404"), "{e}");
+    assert_eq!(posts(&env), 0);
+
+    // Flags that belong to the wait mode.
+    let id = env
+        .emu
+        .add_run("r", jukebox_spec(), script(Outcome::Running, 0));
+    let e = run(env.args(&id, &["--terminate", "--allow-failed-run"]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("--allow-failed-run"), "{e}");
+
+    // The server refuses the terminate and the run is still live: 3 with the server's message.
+    env.emu.push_fault(Fault::new(
+        Some("POST"),
+        Some(&format!("/apis/v2beta1/runs/{id}:terminate")),
+        1,
+        FaultAction::Status(403),
+    ));
+    let e = run(env.args(&id, &["--terminate"])).await.unwrap_err();
+    assert_eq!(e.exit_code(), 3, "{e}");
+    assert!(
+        e.to_string().contains(&format!("terminating run {id}")),
+        "{e}"
+    );
+    assert!(e.to_string().contains("HTTP 403"), "{e}");
+    assert_eq!(env.run_view(&id)["state"], "RUNNING");
+    assert_eq!(posts(&env), 1, "the refused request only");
+}
+
+#[tokio::test]
+async fn terminate_times_out_while_the_run_stays_canceling() {
+    let env = start_with(Options {
+        kfp_cancel_delay: Duration::from_secs(3600),
+        ..Options::default()
+    })
+    .await;
+    let id = env
+        .emu
+        .add_run("r", jukebox_spec(), script(Outcome::Running, 0));
+    let e = run(env.args(&id, &["--terminate", "--timeout", "40ms"]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 1, "{e}");
+    assert!(e.to_string().contains("still CANCELING after 40ms"), "{e}");
+    assert_eq!(env.state().unwrap(), "CANCELING");
+    assert_eq!(env.emu.terminate_calls(&id), 1, "terminate is sent once");
+}
+
+#[tokio::test]
+async fn terminate_reads_its_env_like_the_kfp_terminate_task() {
+    // tasks/kfp-terminate.yaml: `--terminate`, CT_RUN_ID, CT_TIMEOUT; unset params are empty.
+    let env = start().await;
+    let id = env
+        .emu
+        .add_run("r", jukebox_spec(), script(Outcome::Running, 0));
+    let bin = env!("CARGO_BIN_EXE_wait-kfp-run");
+    let out = tokio::process::Command::new(bin)
+        .env("CT_TERMINATE", "true")
+        .env("CT_KFP_URL", &env.url)
+        .env("CT_RUN_ID", &id)
+        .env("CT_TIMEOUT", "5m")
+        .env("CT_POLL_INTERVAL", "5ms")
+        .env("CT_ALLOW_FAILED_RUN", "")
+        .env("CT_NO_TERMINATE_ON_TIMEOUT", "")
+        .env("CT_RESULTS_DIR", env.results.path())
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "KFP_RUN_STATE=CANCELED\n"
+    );
+    assert!(err.contains(&format!("run {id} terminated")), "{err}");
+    assert_eq!(env.emu.terminate_calls(&id), 1);
+
+    // An empty CT_TERMINATE is "not given": the step waits (and the CANCELED run fails it).
+    let out = tokio::process::Command::new(bin)
+        .args(["--kfp-url", &env.url, "--run-id", &id])
+        .env("CT_TERMINATE", "")
+        .env("CT_RESULTS_DIR", env.results.path())
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("ended CANCELED"), "{err}");
+    assert_eq!(env.emu.terminate_calls(&id), 1);
 }
