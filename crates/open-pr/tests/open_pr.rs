@@ -420,3 +420,66 @@ fn bad_flags_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--head and --base are both `main`"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_and_gitlab_flags_reach_their_apis() {
+    let f = forge(Options::default()).await;
+    for (forge, api, number, url) in [
+        (
+            "github",
+            f.emu.github_api_url(),
+            1,
+            format!("{}/{OWNER}/{REPO}/pull/1", f.emu.base_url()),
+        ),
+        (
+            "gitlab",
+            f.emu.gitlab_api_url(),
+            2,
+            format!("{}/{OWNER}/{REPO}/-/merge_requests/2", f.emu.base_url()),
+        ),
+    ] {
+        let results = tempfile::tempdir().unwrap();
+        let run = || {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_open-pr"))
+                .env_clear()
+                .env("CT_TOKEN", &f.token)
+                .args(["--forge", forge, "--api-url", &api])
+                .args([
+                    "--repo",
+                    "user1/mlops-gitops",
+                    "--head",
+                    HEAD,
+                    "--title",
+                    "t",
+                ])
+                .args([
+                    "--label",
+                    "promote",
+                    "--assignee",
+                    "reviewer",
+                    "--results-dir",
+                ])
+                .arg(results.path())
+                .output()
+        };
+        let read = |n: &str| std::fs::read_to_string(results.path().join(n)).unwrap();
+        for action in ["created", "existing"] {
+            let out = run().await.unwrap();
+            assert!(
+                out.status.success(),
+                "{forge}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(read("PR_ACTION"), action, "{forge}");
+            assert_eq!(read("PR_NUMBER"), number.to_string(), "{forge}");
+            assert_eq!(read("PR_URL"), url, "{forge}");
+        }
+        let pulls = f.emu.pulls(OWNER, REPO).unwrap();
+        assert_eq!(pulls.len(), number as usize, "{forge}: one PR per forge");
+        let pr = pulls.iter().find(|p| p.number == number).unwrap();
+        assert_eq!(pr.labels, vec!["promote".to_string()], "{forge}");
+        assert_eq!(pr.assignees, vec!["reviewer".to_string()], "{forge}");
+        // Close it so the next forge starts from a clean slate (closed PRs do not count).
+        f.emu.close_pull(OWNER, REPO, number).unwrap();
+    }
+}
