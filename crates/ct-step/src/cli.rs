@@ -58,16 +58,16 @@ pub struct HttpArgs {
     /// File holding the bearer token (trimmed; re-read once when the server answers 401).
     /// Default: /var/run/secrets/kubernetes.io/serviceaccount/token when present, else the
     /// CT_TOKEN environment variable, else no token.
-    #[arg(long, env = "CT_TOKEN_FILE", value_name = "FILE")]
+    #[arg(long, env = "CT_TOKEN_FILE", value_name = "FILE", value_parser = path_or_empty)]
     pub token_file: Option<PathBuf>,
 
     /// Extra CA bundle (PEM) trusted in addition to the system roots.
     /// Default: /var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt when present.
-    #[arg(long, env = "CT_CA_FILE", value_name = "FILE")]
+    #[arg(long, env = "CT_CA_FILE", value_name = "FILE", value_parser = path_or_empty)]
     pub ca_file: Option<PathBuf>,
 
     /// Do not verify TLS certificates. For debugging only: anyone on the path can read the token.
-    #[arg(long, env = "CT_INSECURE_SKIP_TLS_VERIFY")]
+    #[arg(long, env = "CT_INSECURE_SKIP_TLS_VERIFY", value_parser = bool_flag)]
     pub insecure_skip_tls_verify: bool,
 
     /// Timeout of one HTTP request (e.g. `30s`, `2m`).
@@ -77,6 +77,38 @@ pub struct HttpArgs {
     /// Retries of an idempotent request after a connect error, timeout, 429, 502, 503 or 504.
     #[arg(long, env = "CT_MAX_RETRIES", default_value_t = 5, value_name = "N")]
     pub max_retries: u32,
+}
+
+impl HttpArgs {
+    /// `--token-file`, with an empty value (how Tekton passes an unset param) meaning "not given".
+    pub fn token_file(&self) -> Option<&std::path::Path> {
+        self.token_file
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+    }
+    /// `--ca-file`, with an empty value meaning "not given".
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        self.ca_file
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+    }
+}
+
+/// A boolean flag's value: `--flag` alone means true; from the environment, true/false, 1/0,
+/// yes/no, y/n, on/off in any case; empty (how Tekton passes an unset param) is false.
+/// Use as `#[arg(long, env = "CT_X", value_parser = ct_step::cli::bool_flag)] x: bool`.
+pub fn bool_flag(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" | "false" | "0" | "no" | "n" | "off" => Ok(false),
+        "true" | "1" | "yes" | "y" | "on" => Ok(true),
+        _ => Err("expected true or false (empty means false)".into()),
+    }
+}
+
+/// A path that may be empty: Tekton passes unset params as empty env values, which must mean
+/// "not given" rather than a parse error.
+pub fn path_or_empty(s: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(s.trim()))
 }
 
 /// Parse `30s`, `5m`, `2h`, `1h30m` or plain seconds (`90`).
@@ -92,6 +124,36 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct T {
+        #[command(flatten)]
+        http: HttpArgs,
+    }
+
+    #[test]
+    fn bool_flags_from_env_and_argv() {
+        use clap::Parser;
+        for s in ["", " ", "false", "FALSE", "0", "no", "n", "off"] {
+            assert_eq!(bool_flag(s), Ok(false), "{s:?}");
+        }
+        for s in ["true", "True", "1", "yes", "y", "on"] {
+            assert_eq!(bool_flag(s), Ok(true), "{s:?}");
+        }
+        assert!(bool_flag("maybe").is_err());
+        let t = T::try_parse_from(["t", "--insecure-skip-tls-verify"]).unwrap();
+        assert!(t.http.insecure_skip_tls_verify);
+        let t = T::try_parse_from(["t"]).unwrap();
+        assert!(!t.http.insecure_skip_tls_verify);
+    }
+
+    #[test]
+    fn empty_paths_mean_not_given() {
+        use clap::Parser;
+        let t = T::try_parse_from(["t", "--token-file", "", "--ca-file", "/x/ca.crt"]).unwrap();
+        assert_eq!(t.http.token_file(), None);
+        assert_eq!(t.http.ca_file(), Some(std::path::Path::new("/x/ca.crt")));
+    }
 
     #[test]
     fn durations() {

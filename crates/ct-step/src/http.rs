@@ -52,10 +52,10 @@ impl TokenSource {
         if let Some(f) = token_file {
             return TokenSource::File(f.to_path_buf());
         }
-        if let Ok(v) = std::env::var(TOKEN_ENV) {
-            if !v.trim().is_empty() {
-                return TokenSource::Value(v.trim().to_string());
-            }
+        if let Ok(v) = std::env::var(TOKEN_ENV)
+            && !v.trim().is_empty()
+        {
+            return TokenSource::Value(v.trim().to_string());
         }
         match incluster::default_file(None, incluster::TOKEN_FILE) {
             Some(f) => TokenSource::File(f),
@@ -106,9 +106,9 @@ impl ClientConfig {
     pub fn from_args(base_url: &str, flag: &str, http: &HttpArgs) -> Result<Self> {
         Ok(ClientConfig {
             base_url: parse_base_url(base_url, flag)?,
-            token: TokenSource::resolve(http.token_file.as_deref()),
+            token: TokenSource::resolve(http.token_file()),
             auth: AuthScheme::Bearer,
-            ca_file: incluster::default_file(http.ca_file.as_deref(), incluster::SERVICE_CA_FILE),
+            ca_file: incluster::default_file(http.ca_file(), incluster::SERVICE_CA_FILE),
             insecure: http.insecure_skip_tls_verify,
             timeout: http.request_timeout,
             max_retries: http.max_retries,
@@ -524,10 +524,8 @@ pub fn server_message(body: &[u8]) -> String {
         let mut parts: Vec<String> = Vec::new();
         for key in ["message", "error", "error_description"] {
             match o.get(key) {
-                Some(serde_json::Value::String(s)) if !s.is_empty() => {
-                    if !parts.contains(s) {
-                        parts.push(s.clone());
-                    }
+                Some(serde_json::Value::String(s)) if !s.is_empty() && !parts.contains(s) => {
+                    parts.push(s.clone())
                 }
                 Some(v @ (serde_json::Value::Array(_) | serde_json::Value::Object(_))) => {
                     parts.push(v.to_string())

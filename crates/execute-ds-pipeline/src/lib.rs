@@ -86,7 +86,7 @@ pub struct Args {
 
     /// Apply --enable-caching to the tasks of nested DAGs (conditions, loops, sub-pipelines)
     /// too; the kfp SDK changes root tasks only.
-    #[arg(long, env = "CT_CACHING_NESTED")]
+    #[arg(long, env = "CT_CACHING_NESTED", value_parser = ct_step::cli::bool_flag)]
     pub caching_nested: bool,
 
     /// Experiment name; created when it does not exist.

@@ -110,15 +110,7 @@ pub struct Args {
     pub common: CommonArgs,
 }
 
-/// A boolean flag's value (from its environment variable; `--flag` alone means true):
-/// true/false, 1/0, yes/no, y/n, on/off in any case; empty (an unset Tekton param) is false.
-pub fn parse_bool_flag(s: &str) -> std::result::Result<bool, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "" | "false" | "0" | "no" | "n" | "off" => Ok(false),
-        "true" | "1" | "yes" | "y" | "on" => Ok(true),
-        _ => Err("expected true or false (empty means false)".into()),
-    }
-}
+pub use ct_step::cli::bool_flag as parse_bool_flag;
 
 /// Time the terminate request gets (the whole SIGTERM grace is 20 s).
 const TERMINATE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -105,7 +105,7 @@ pub struct Args {
     pub properties: Vec<String>,
 
     /// Print the planned changes on stdout and write nothing to the registry.
-    #[arg(long, env = "CT_DRY_RUN")]
+    #[arg(long, env = "CT_DRY_RUN", value_parser = ct_step::cli::bool_flag)]
     pub dry_run: bool,
 
     /// Items per page when listing versions and artifacts.
