@@ -13,13 +13,13 @@
 //! `Emulator::new(options, base_url)` (a cheap clonable handle with a test-facing API) and
 //! `Emulator::router()`.
 
+pub mod demo;
 pub mod forge;
 pub mod git_http;
 pub mod kfp;
 pub mod registry;
 pub mod serve;
 pub mod tekton;
-pub mod demo;
 
 use std::net::SocketAddr;
 
