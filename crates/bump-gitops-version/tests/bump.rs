@@ -266,14 +266,18 @@ fn missing_keys_fail_unless_create_missing_and_dry_run_pushes_nothing() {
         ])
         .run()
         .ok();
+    let diff = dry.stdout();
     assert!(
-        dry.stdout()
-            .contains("+  tag: v1\n+image_digest: sha256:abc")
-            || dry.stdout().contains("+image_digest: sha256:abc"),
-        "{}",
-        dry.stdout()
+        diff.contains(&format!("+++ b/{CONFIG_PATH}\n"))
+            && diff.contains("   tag: v1\n+image_digest: sha256:abc\n"),
+        "{diff}"
     );
     assert_eq!(dry.result("CHANGED"), "true");
+    assert_eq!(
+        dry.result("COMMIT_SHA"),
+        before,
+        "dry-run reports the base tip"
+    );
     assert_eq!(rev(&bare, "main"), before);
     assert_eq!(server.pushes(), 0);
 

@@ -47,7 +47,8 @@ pub struct Request {
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// The commit holding the requested values (new, or the existing tip on a no-op).
+    /// The commit holding the requested values (new, or the existing tip on a no-op; with
+    /// dry-run, the base tip the commit would be built on).
     pub commit: String,
     /// The branch holding `commit`.
     pub branch: String,
@@ -284,12 +285,8 @@ fn try_once(
         .map_err(|e| local("cannot read the file", e))?;
     let text = std::str::from_utf8(blob.content())
         .map_err(|_| BumpError::Usage(format!("{} is not UTF-8 text", req.file)))?;
-    let edited = yaml::apply(text, &req.settings, req.create_missing).map_err(|e| {
-        BumpError::Usage(match e {
-            EditError::Verify(_) => format!("{}: {e}", req.file),
-            _ => format!("{}: {e}", req.file),
-        })
-    })?;
+    let edited = yaml::apply(text, &req.settings, req.create_missing)
+        .map_err(|e: EditError| BumpError::Usage(format!("{}: {e}", req.file)))?;
     let new_tree = if edited.text == text {
         base_tree.id()
     } else {
@@ -367,7 +364,11 @@ fn try_once(
         attempts: attempt,
     };
     if req.dry_run {
-        return Ok(outcome);
+        // Nothing leaves this process: report the tip the commit would be built on.
+        return Ok(Outcome {
+            commit: base.to_string(),
+            ..outcome
+        });
     }
     if ct_step::signal::is_terminated() {
         return Err(BumpError::Cancelled.into());
