@@ -510,6 +510,16 @@ fn bad_inputs_fail_before_any_remote_call() {
         assert_eq!(run.code(), 2, "{args:?}: {}", run.stderr());
         assert!(run.stderr().contains(want), "{args:?}: {}", run.stderr());
     }
+    // CT_SET holds several settings, one per line (how a Tekton step passes them).
+    let mut step = Step::new("http://127.0.0.1:9/none.git").args(&["--file", "a.yaml"]);
+    step.cmd.env("CT_SET", "version=1\nnoequals");
+    let run = step.run();
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("`noequals` has no `=`"),
+        "{}",
+        run.stderr()
+    );
     let run = Step::new("https://u:pw@example.com/r.git")
         .args(&["--file", "a.yaml", "--set", "v=1"])
         .run();
