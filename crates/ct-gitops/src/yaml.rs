@@ -233,7 +233,7 @@ fn set_one(
 
 fn line_ending_at(src: &str, eol: usize) -> &'static str {
     // `eol` is just after a '\n'.
-    if eol >= 2 && &src[eol - 2..eol] == "\r\n" {
+    if eol >= 2 && &src.as_bytes()[eol - 2..eol] == b"\r\n" {
         "\r\n"
     } else if eol >= 1 && src.as_bytes()[eol - 1] == b'\n' {
         "\n"

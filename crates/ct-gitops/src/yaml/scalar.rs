@@ -150,7 +150,11 @@ pub fn plain_is_safe(v: &str, flow: bool) -> bool {
     ) {
         return false;
     }
-    if matches!(first, '-' | '?' | ':') {
+    // `?x` and `:x` are plain in YAML 1.2 but some readers (libyaml in flow context) refuse them.
+    if matches!(first, '?' | ':') {
+        return false;
+    }
+    if first == '-' {
         match second {
             None | Some(' ') | Some('\t') => return false,
             Some(c) if flow && matches!(c, ',' | '[' | ']' | '{' | '}') => return false,
@@ -165,7 +169,7 @@ pub fn plain_is_safe(v: &str, flow: bool) -> bool {
     {
         return false;
     }
-    if flow && v.contains([',', '[', ']', '{', '}']) {
+    if flow && v.contains([',', '[', ']', '{', '}', ':']) {
         return false;
     }
     true
@@ -313,6 +317,8 @@ mod tests {
             "[x]",
             "{x}",
             ",x",
+            ":x",
+            "?x",
         ] {
             assert!(!plain_is_safe(v, false), "{v:?} must be quoted");
         }
@@ -330,7 +336,7 @@ mod tests {
                 "{v:?} can stay plain in block context"
             );
         }
-        for v in ["a, b", "x]", "a{b", "-[x"] {
+        for v in ["a, b", "x]", "a{b", "-[x", "a:b", ":A"] {
             assert!(
                 !plain_is_safe(v, true),
                 "{v:?} must be quoted in a flow collection"
