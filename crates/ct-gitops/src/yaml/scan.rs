@@ -321,10 +321,11 @@ pub fn scan(src: &str) -> Result<Vec<Node>, ScanError> {
                 };
                 // A flow collection ends at its closing bracket (the span may run on into a
                 // trailing comment); a block collection ends with its last value.
-                let end = if flow { s + 1 } else { last_end };
+                let closes = matches!(src.as_bytes().get(s), Some(b'}' | b']'));
+                let end = if flow && closes { s + 1 } else { last_end };
                 if let Kind::Mapping(m) = &mut nodes[node].kind {
                     m.last_end = last_end;
-                    if flow {
+                    if flow && closes {
                         m.close = Some(s);
                     }
                 }
