@@ -108,7 +108,7 @@ pub fn credentials_from_store(
 ) -> Option<Credentials> {
     let repo = Url::parse(repo_url).ok()?;
     content.lines().find_map(|line| {
-        let entry = Url::parse(line.trim()).ok()?;
+        let entry = Url::parse(&decode_store_port(line.trim())).ok()?;
         let same = entry.scheme() == repo.scheme()
             && entry.host_str() == repo.host_str()
             && entry.port_or_known_default() == repo.port_or_known_default();
@@ -121,6 +121,21 @@ pub fn credentials_from_store(
             password: percent_decode(entry.password().unwrap_or_default()),
         })
     })
+}
+
+/// git's credential store writes the port URL-encoded inside the host (`host%3a8443`, since git
+/// keeps `host:port` as one field): turn it back into `host:8443` so the URL parses.
+fn decode_store_port(line: &str) -> String {
+    let Some((scheme, rest)) = line.split_once("://") else {
+        return line.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (userinfo, host) = match authority.rfind('@') {
+        Some(i) => authority.split_at(i + 1),
+        None => ("", authority),
+    };
+    let host = host.replace("%3a", ":").replace("%3A", ":");
+    format!("{scheme}://{userinfo}{host}{path}")
 }
 
 /// Initialise libgit2 (and its OpenSSL environment probe). Call first thing in `main`,
@@ -464,6 +479,16 @@ mod tests {
             credentials_from_store(store, "https://git.example.com/r.git", Some("zed")).is_none()
         );
         assert!(format!("{c:?}").contains("***") && !format!("{c:?}").contains("\"c\""));
+    }
+
+    #[test]
+    fn credential_store_ports_as_git_writes_them() {
+        // `git credential-store` writes `host%3aport`.
+        let store = "https://dave:d%3Ax@gitea.example.com%3a3000\n";
+        let c =
+            credentials_from_store(store, "https://gitea.example.com:3000/u/r.git", None).unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("dave", "d:x"));
+        assert!(credentials_from_store(store, "https://gitea.example.com/u/r.git", None).is_none());
     }
 
     #[test]
