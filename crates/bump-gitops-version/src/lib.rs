@@ -64,7 +64,7 @@ pub struct Args {
     pub ca_file: Option<PathBuf>,
 
     /// Do not verify TLS certificates (debugging only).
-    #[arg(long, env = "CT_INSECURE_SKIP_TLS_VERIFY")]
+    #[arg(long, env = "CT_INSECURE_SKIP_TLS_VERIFY", value_parser = ct_step::cli::bool_flag)]
     pub insecure_skip_tls_verify: bool,
 
     /// Branch to edit (and, without --push-branch, to push to; never forced).
@@ -105,7 +105,7 @@ pub struct Args {
     pub set: Vec<String>,
 
     /// Add missing keys (as the last entry of their existing parent mapping) instead of failing.
-    #[arg(long, env = "CT_CREATE_MISSING")]
+    #[arg(long, env = "CT_CREATE_MISSING", value_parser = ct_step::cli::bool_flag)]
     pub create_missing: bool,
 
     /// Commit author name.
@@ -137,7 +137,7 @@ pub struct Args {
     pub repo_dir: Option<PathBuf>,
 
     /// Print the diff and the results, create nothing on the remote.
-    #[arg(long, env = "CT_DRY_RUN")]
+    #[arg(long, env = "CT_DRY_RUN", value_parser = ct_step::cli::bool_flag)]
     pub dry_run: bool,
 
     /// Push attempts when other writers move the branch (fetch, re-apply, push again).
