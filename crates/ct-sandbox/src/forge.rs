@@ -14,6 +14,7 @@
 //! (optionally seeded from a directory), labels, collaborators, hooks, closing and merging PRs,
 //! the reported version, and a one-shot "another client created this PR just before you" race.
 
+mod common;
 mod git;
 mod gitea;
 mod github;

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::common::{pull_idx, resolve_rev};
 use super::store::{Gitea, HookRec, LabelRec, Store, TokenRec, now};
 use super::{Inner, apply_race, create_repo, git, merge_pull, new_pull};
 
@@ -68,8 +69,7 @@ fn json_resp(status: StatusCode, v: Value) -> Response {
 /// Decode a JSON request body; Gitea answers a binding failure with 422.
 fn body<T: DeserializeOwned>(inner: &Inner, b: &Bytes) -> Result<T, ApiError> {
     let src: &[u8] = if b.is_empty() { b"{}" } else { b };
-    serde_json::from_slice(src)
-        .map_err(|e| err(inner, StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+    serde_json::from_slice(src).map_err(|e| unprocessable(inner, e.to_string()))
 }
 
 /// The authenticated user, if any. A credential that does not match is a 401, as in Gitea
@@ -146,6 +146,43 @@ fn require_user(inner: &Inner, uid: Option<i64>) -> Result<i64, ApiError> {
     uid.ok_or_else(|| err(inner, StatusCode::UNAUTHORIZED, "token is required"))
 }
 
+/// The authenticated user; 401 without credentials.
+fn signed_in(inner: &Inner, s: &Store, h: &HeaderMap) -> Result<i64, ApiError> {
+    require_user(inner, authenticate(inner, s, h)?)
+}
+
+/// The authenticated user, who must be a site admin (403 otherwise).
+fn site_admin(inner: &Inner, s: &Store, h: &HeaderMap) -> Result<i64, ApiError> {
+    let uid = signed_in(inner, s, h)?;
+    if !is_admin(s, Some(uid)) {
+        return Err(err(
+            inner,
+            StatusCode::FORBIDDEN,
+            "reqSiteAdmin: user should be the site admin",
+        ));
+    }
+    Ok(uid)
+}
+
+/// Gitea's 422 with `msg`.
+fn unprocessable(inner: &Inner, msg: impl Into<String>) -> ApiError {
+    err(inner, StatusCode::UNPROCESSABLE_ENTITY, msg)
+}
+
+/// The Gitea JSON view of the store.
+fn view<'a>(inner: &'a Inner, s: &'a Store) -> Gitea<'a> {
+    Gitea {
+        store: s,
+        base: &inner.base,
+    }
+}
+
+/// The position of pull request `index` in repository `ri`; 404 when absent.
+fn find_pull(inner: &Inner, s: &Store, ri: usize, index: &str) -> Result<usize, ApiError> {
+    let number: i64 = index.parse().map_err(|_| nf(inner))?;
+    pull_idx(&s.repos[ri], number).ok_or_else(|| nf(inner))
+}
+
 fn is_admin(s: &Store, uid: Option<i64>) -> bool {
     uid.and_then(|u| s.user(u)).is_some_and(|u| u.is_admin)
 }
@@ -182,7 +219,7 @@ fn writable_repo(
     owner: &str,
     repo: &str,
 ) -> Result<(usize, i64), ApiError> {
-    let uid = require_user(inner, authenticate(inner, s, h)?)?;
+    let uid = signed_in(inner, s, h)?;
     let ri = find_repo(inner, s, owner, repo, Some(uid))?;
     if !can_write(s, ri, Some(uid)) {
         return Err(err(
@@ -262,11 +299,8 @@ async fn version(State(inner): St, h: HeaderMap) -> ApiResult {
 
 async fn current_user(State(inner): St, h: HeaderMap) -> ApiResult {
     let s = inner.lock();
-    let uid = require_user(&inner, authenticate(&inner, &s, &h)?)?;
-    let g = Gitea {
-        store: &s,
-        base: &inner.base,
-    };
+    let uid = signed_in(&inner, &s, &h)?;
+    let g = view(&inner, &s);
     Ok(json_resp(StatusCode::OK, g.user_id(uid, false)))
 }
 
@@ -274,10 +308,7 @@ async fn get_user(State(inner): St, h: HeaderMap, Path(username): Path<String>) 
     let s = inner.lock();
     authenticate(&inner, &s, &h)?;
     let u = s.user_by_login(&username).ok_or_else(|| nf(&inner))?;
-    let g = Gitea {
-        store: &s,
-        base: &inner.base,
-    };
+    let g = view(&inner, &s);
     Ok(json_resp(StatusCode::OK, g.user(u, false)))
 }
 
@@ -292,32 +323,19 @@ struct CreateUser {
 async fn admin_create_user(State(inner): St, h: HeaderMap, b: Bytes) -> ApiResult {
     let opt: CreateUser = body(&inner, &b)?;
     let mut s = inner.lock();
-    let uid = require_user(&inner, authenticate(&inner, &s, &h)?)?;
-    if !is_admin(&s, Some(uid)) {
-        return Err(err(
-            &inner,
-            StatusCode::FORBIDDEN,
-            "reqSiteAdmin: user should be the site admin",
-        ));
-    }
+    site_admin(&inner, &s, &h)?;
     let (Some(login), Some(email)) = (opt.username, opt.email) else {
-        return Err(err(
-            &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "[Username Email]: Required",
-        ));
+        return Err(unprocessable(&inner, "[Username Email]: Required"));
     };
     if s.user_by_login(&login).is_some() {
-        return Err(err(
+        return Err(unprocessable(
             &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
             format!("user already exists [name: {login}]"),
         ));
     }
     if !valid_login(&login) {
-        return Err(err(
+        return Err(unprocessable(
             &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
             format!("[Username]: invalid name {login:?}"),
         ));
     }
@@ -332,10 +350,7 @@ async fn admin_create_user(State(inner): St, h: HeaderMap, b: Bytes) -> ApiResul
         is_org: false,
         created: now(),
     });
-    let g = Gitea {
-        store: &s,
-        base: &inner.base,
-    };
+    let g = view(&inner, &s);
     Ok(json_resp(StatusCode::CREATED, g.user_id(id, false)))
 }
 
@@ -367,7 +382,7 @@ async fn create_token(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("basic "));
-    let uid = require_user(&inner, authenticate(&inner, &s, &h)?)?;
+    let uid = signed_in(&inner, &s, &h)?;
     let target = s.user_by_login(&username).ok_or_else(|| nf(&inner))?.id;
     if !basic || (uid != target && !is_admin(&s, Some(uid))) {
         return Err(err(
@@ -377,11 +392,7 @@ async fn create_token(
         ));
     }
     let Some(name) = opt.name.filter(|n| !n.is_empty()) else {
-        return Err(err(
-            &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "[Name]: Required",
-        ));
+        return Err(unprocessable(&inner, "[Name]: Required"));
     };
     if s.tokens
         .iter()
@@ -427,18 +438,13 @@ struct CreateOrg {
 async fn create_org(State(inner): St, h: HeaderMap, b: Bytes) -> ApiResult {
     let opt: CreateOrg = body(&inner, &b)?;
     let mut s = inner.lock();
-    require_user(&inner, authenticate(&inner, &s, &h)?)?;
+    signed_in(&inner, &s, &h)?;
     let Some(name) = opt.username.filter(|n| valid_login(n)) else {
-        return Err(err(
-            &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "[UserName]: Required",
-        ));
+        return Err(unprocessable(&inner, "[UserName]: Required"));
     };
     if s.user_by_login(&name).is_some() {
-        return Err(err(
+        return Err(unprocessable(
             &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
             format!("user already exists [name: {name}]"),
         ));
     }
@@ -472,15 +478,14 @@ struct CreateRepo {
 }
 
 async fn create_user_repo(State(inner): St, h: HeaderMap, b: Bytes) -> ApiResult {
-    let uid = {
+    let (uid, owner) = {
         let s = inner.lock();
-        require_user(&inner, authenticate(&inner, &s, &h)?)?
+        let uid = signed_in(&inner, &s, &h)?;
+        (
+            uid,
+            s.user(uid).map(|u| u.login.clone()).unwrap_or_default(),
+        )
     };
-    let owner = inner
-        .lock()
-        .user(uid)
-        .map(|u| u.login.clone())
-        .unwrap_or_default();
     repo_create(&inner, &owner, uid, &b)
 }
 
@@ -492,7 +497,7 @@ async fn create_org_repo(
 ) -> ApiResult {
     let uid = {
         let s = inner.lock();
-        let uid = require_user(&inner, authenticate(&inner, &s, &h)?)?;
+        let uid = signed_in(&inner, &s, &h)?;
         if !s.user_by_login(&org).is_some_and(|u| u.is_org) {
             return Err(nf(&inner));
         }
@@ -509,14 +514,7 @@ async fn admin_create_repo(
 ) -> ApiResult {
     let uid = {
         let s = inner.lock();
-        let uid = require_user(&inner, authenticate(&inner, &s, &h)?)?;
-        if !is_admin(&s, Some(uid)) {
-            return Err(err(
-                &inner,
-                StatusCode::FORBIDDEN,
-                "reqSiteAdmin: user should be the site admin",
-            ));
-        }
+        let uid = site_admin(&inner, &s, &h)?;
         if s.user_by_login(&user).is_none() {
             return Err(nf(&inner));
         }
@@ -528,11 +526,7 @@ async fn admin_create_repo(
 fn repo_create(inner: &Inner, owner: &str, creator: i64, b: &Bytes) -> ApiResult {
     let opt: CreateRepo = body(inner, b)?;
     let Some(name) = opt.name.filter(|n| !n.is_empty()) else {
-        return Err(err(
-            inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "[Name]: Required",
-        ));
+        return Err(unprocessable(inner, "[Name]: Required"));
     };
     let branch = opt
         .default_branch
@@ -552,10 +546,7 @@ fn repo_create(inner: &Inner, owner: &str, creator: i64, b: &Bytes) -> ApiResult
     if s.repos[ri].owner_id != creator && !s.repos[ri].collaborators.contains(&creator) {
         s.repos[ri].collaborators.push(creator);
     }
-    let g = Gitea {
-        store: &s,
-        base: &inner.base,
-    };
+    let g = view(inner, &s);
     Ok(json_resp(
         StatusCode::CREATED,
         g.repo(&s.repos[ri], true, true, false),
@@ -581,10 +572,7 @@ async fn get_repo(
     let ri = find_repo(&inner, &s, &owner, &repo, uid)?;
     let r = &s.repos[ri];
     let empty = git::branches(&inner.repo_dir(&s.owner_login(r), &r.name)).is_empty();
-    let g = Gitea {
-        store: &s,
-        base: &inner.base,
-    };
+    let g = view(&inner, &s);
     Ok(json_resp(
         StatusCode::OK,
         g.repo(r, can_write(&s, ri, uid), empty, false),
@@ -781,10 +769,7 @@ async fn compare(
         .or_else(|| basehead.split_once(".."))
         .ok_or_else(|| nf(&inner))?;
     let head = head.rsplit(':').next().unwrap_or(head);
-    let resolve = |r: &str| {
-        git::resolve(&ctx.dir, &format!("refs/heads/{r}")).or_else(|| git::resolve(&ctx.dir, r))
-    };
-    let (Some(b), Some(hd)) = (resolve(base), resolve(head)) else {
+    let (Some(b), Some(hd)) = (resolve_rev(&ctx.dir, base), resolve_rev(&ctx.dir, head)) else {
         return Err(nf(&inner));
     };
     let shas = git::rev_list(&ctx.dir, &hd, &[b], 1000);
@@ -843,9 +828,7 @@ async fn list_commits(
         ));
     }
     let rev = q.sha.unwrap_or(default);
-    let tip = git::resolve(&ctx.dir, &format!("refs/heads/{rev}"))
-        .or_else(|| git::resolve(&ctx.dir, &rev))
-        .ok_or_else(|| nf(&inner))?;
+    let tip = resolve_rev(&ctx.dir, &rev).ok_or_else(|| nf(&inner))?;
     let paging = Paging {
         page: q.page,
         limit: q.limit,
@@ -869,10 +852,7 @@ fn pulls_json(
     idx: &[usize],
     branches: &BTreeMap<String, String>,
 ) -> Vec<Value> {
-    let g = Gitea {
-        store: s,
-        base: &inner.base,
-    };
+    let g = view(inner, s);
     idx.iter()
         .map(|i| g.pull(&s.repos[ri], &s.repos[ri].pulls[*i], branches))
         .collect()
@@ -888,11 +868,7 @@ async fn list_pulls(
     let branches = git::branches(&ctx.dir);
     let state = q.state.clone().unwrap_or_else(|| "open".to_string());
     if !matches!(state.as_str(), "open" | "closed" | "all") {
-        return Err(err(
-            &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("invalid state {state:?}"),
-        ));
+        return Err(unprocessable(&inner, format!("invalid state {state:?}")));
     }
     let s = inner.lock();
     let r = &s.repos[ctx.ri];
@@ -920,14 +896,9 @@ async fn get_pull(
     Path((owner, repo, index)): Path<(String, String, String)>,
 ) -> ApiResult {
     let ctx = repo_ctx(&inner, &h, &owner, &repo)?;
-    let number: i64 = index.parse().map_err(|_| nf(&inner))?;
     let branches = git::branches(&ctx.dir);
     let s = inner.lock();
-    let i = s.repos[ctx.ri]
-        .pulls
-        .iter()
-        .position(|p| p.number == number)
-        .ok_or_else(|| nf(&inner))?;
+    let i = find_pull(&inner, &s, ctx.ri, &index)?;
     let v = pulls_json(&inner, &s, ctx.ri, &[i], &branches).remove(0);
     Ok(json_resp(StatusCode::OK, v))
 }
@@ -990,16 +961,11 @@ fn assignee_ids(
     let mut ids = Vec::new();
     for n in names.iter().filter(|n| !n.is_empty()) {
         let u = s.user_by_login(n).ok_or_else(|| {
-            err(
-                inner,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("user does not exist [uid: 0, name: {n}]"),
-            )
+            unprocessable(inner, format!("user does not exist [uid: 0, name: {n}]"))
         })?;
         if !assignable.contains(&u.id) {
-            return Err(err(
+            return Err(unprocessable(
                 inner,
-                StatusCode::UNPROCESSABLE_ENTITY,
                 format!(
                     "user [{}] is not allowed to be assigned to this repository",
                     u.login
@@ -1023,18 +989,10 @@ async fn create_pull(
     let (ri, uid) = writable_repo(&inner, &inner.lock(), &h, &owner, &repo)?;
     let ctx = repo_ctx(&inner, &h, &owner, &repo)?;
     let (Some(head), Some(base), Some(title)) = (opt.head, opt.base, opt.title) else {
-        return Err(err(
-            &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "[Head Base Title]: Required",
-        ));
+        return Err(unprocessable(&inner, "[Head Base Title]: Required"));
     };
     if title.trim().is_empty() {
-        return Err(err(
-            &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "[Title]: Required",
-        ));
+        return Err(unprocessable(&inner, "[Title]: Required"));
     }
     let head = match head.rsplit_once(':') {
         Some((o, b)) if o.eq_ignore_ascii_case(&owner) || o.eq_ignore_ascii_case(&ctx.full) => {
@@ -1044,9 +1002,8 @@ async fn create_pull(
         None => head,
     };
     if head == base {
-        return Err(err(
+        return Err(unprocessable(
             &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid PullRequest: There are no changes between the head and the base",
         ));
     }
@@ -1113,14 +1070,9 @@ async fn edit_pull(
     let opt: EditPull = body(&inner, &b)?;
     let (ri, _) = writable_repo(&inner, &inner.lock(), &h, &owner, &repo)?;
     let ctx = repo_ctx(&inner, &h, &owner, &repo)?;
-    let number: i64 = index.parse().map_err(|_| nf(&inner))?;
     let branches = git::branches(&ctx.dir);
     let mut s = inner.lock();
-    let pi = s.repos[ri]
-        .pulls
-        .iter()
-        .position(|p| p.number == number)
-        .ok_or_else(|| nf(&inner))?;
+    let pi = find_pull(&inner, &s, ri, &index)?;
     let assignees = match &opt.assignees {
         Some(names) => Some(assignee_ids(&inner, &s, ri, names)?),
         None => None,
@@ -1226,10 +1178,7 @@ async fn list_labels(
     let ctx = repo_ctx(&inner, &h, &owner, &repo)?;
     let s = inner.lock();
     let r = &s.repos[ctx.ri];
-    let g = Gitea {
-        store: &s,
-        base: &inner.base,
-    };
+    let g = view(&inner, &s);
     let items = r.labels.iter().map(|l| g.label(r, l)).collect();
     Ok(paged(
         &inner,
@@ -1257,19 +1206,11 @@ async fn create_label(
     let mut s = inner.lock();
     let (ri, _) = writable_repo(&inner, &s, &h, &owner, &repo)?;
     let (Some(name), Some(color)) = (opt.name.filter(|n| !n.is_empty()), opt.color) else {
-        return Err(err(
-            &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "[Name Color]: Required",
-        ));
+        return Err(unprocessable(&inner, "[Name Color]: Required"));
     };
     let color = color.trim_start_matches('#').to_string();
     if color.len() != 6 || !color.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(err(
-            &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid color format",
-        ));
+        return Err(unprocessable(&inner, "invalid color format"));
     }
     let id = s.next_id();
     let label = LabelRec {
@@ -1279,10 +1220,7 @@ async fn create_label(
         description: opt.description,
     };
     s.repos[ri].labels.push(label.clone());
-    let g = Gitea {
-        store: &s,
-        base: &inner.base,
-    };
+    let g = view(&inner, &s);
     Ok(json_resp(
         StatusCode::CREATED,
         g.label(&s.repos[ri], &label),
@@ -1296,10 +1234,7 @@ async fn assignees(
 ) -> ApiResult {
     let ctx = repo_ctx(&inner, &h, &owner, &repo)?;
     let s = inner.lock();
-    let g = Gitea {
-        store: &s,
-        base: &inner.base,
-    };
+    let g = view(&inner, &s);
     let v: Vec<Value> = s
         .assignable(&s.repos[ctx.ri])
         .iter()
@@ -1315,10 +1250,7 @@ async fn collaborators(
 ) -> ApiResult {
     let ctx = repo_ctx(&inner, &h, &owner, &repo)?;
     let s = inner.lock();
-    let g = Gitea {
-        store: &s,
-        base: &inner.base,
-    };
+    let g = view(&inner, &s);
     let v: Vec<Value> = s.repos[ctx.ri]
         .collaborators
         .iter()
@@ -1353,9 +1285,8 @@ async fn add_collaborator(
     let mut s = inner.lock();
     let (ri, _) = writable_repo(&inner, &s, &h, &owner, &repo)?;
     let uid = s.user_by_login(&user).map(|u| u.id).ok_or_else(|| {
-        err(
+        unprocessable(
             &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
             format!("user does not exist [uid: 0, name: {user}]"),
         )
     })?;
@@ -1388,10 +1319,7 @@ async fn list_hooks(
 ) -> ApiResult {
     let s = inner.lock();
     let (ri, _) = writable_repo(&inner, &s, &h, &owner, &repo)?;
-    let g = Gitea {
-        store: &s,
-        base: &inner.base,
-    };
+    let g = view(&inner, &s);
     let items = s.repos[ri].hooks.iter().map(|hk| g.hook(hk)).collect();
     Ok(paged(
         &inner,
@@ -1424,18 +1352,10 @@ async fn create_hook(
     match opt.kind.as_deref() {
         Some("gitea" | "gogs") => {}
         Some(other) => {
-            return Err(err(
-                &inner,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("Invalid hook type: {other}"),
-            ));
+            return Err(unprocessable(&inner, format!("Invalid hook type: {other}")));
         }
         None => {
-            return Err(err(
-                &inner,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "[Type]: Required",
-            ));
+            return Err(unprocessable(&inner, "[Type]: Required"));
         }
     }
     let Some(url) = opt
@@ -1443,11 +1363,7 @@ async fn create_hook(
         .get("url")
         .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
     else {
-        return Err(err(
-            &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Missing config option: url",
-        ));
+        return Err(unprocessable(&inner, "Missing config option: url"));
     };
     let content_type = opt
         .config
@@ -1455,11 +1371,7 @@ async fn create_hook(
         .cloned()
         .unwrap_or_else(|| "json".to_string());
     if !matches!(content_type.as_str(), "json" | "form") {
-        return Err(err(
-            &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Invalid content type",
-        ));
+        return Err(unprocessable(&inner, "Invalid content type"));
     }
     let id = s.next_id();
     let hook = HookRec {
@@ -1475,10 +1387,7 @@ async fn create_hook(
         created: now(),
     };
     s.repos[ri].hooks.push(hook.clone());
-    let g = Gitea {
-        store: &s,
-        base: &inner.base,
-    };
+    let g = view(&inner, &s);
     Ok(json_resp(StatusCode::CREATED, g.hook(&hook)))
 }
 
@@ -1514,11 +1423,7 @@ async fn create_issue(
     let mut s = inner.lock();
     let (ri, uid) = writable_repo(&inner, &s, &h, &owner, &repo)?;
     let Some(title) = opt.title.filter(|t| !t.trim().is_empty()) else {
-        return Err(err(
-            &inner,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "[Title]: Required",
-        ));
+        return Err(unprocessable(&inner, "[Title]: Required"));
     };
     let id = s.next_id();
     let r = &mut s.repos[ri];
@@ -1526,10 +1431,7 @@ async fn create_issue(
     r.next_index += 1;
     r.issues.push(number);
     let full = s.full_name(&s.repos[ri]);
-    let g = Gitea {
-        store: &s,
-        base: &inner.base,
-    };
+    let g = view(&inner, &s);
     Ok(json_resp(
         StatusCode::CREATED,
         json!({

@@ -10,25 +10,20 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::common::{
+    Denied, R, Reject, check_access, json_body, ok, page_window, pull_answer, pull_idx,
+    repo_dir as dir, resolve_rev, show_pull,
+};
 use super::store::{LabelRec, PullRec, RepoRec, Store, now};
 use super::{Inner, apply_race, git, new_pull};
 
 type St = State<Arc<Inner>>;
-type R = Result<Response, Reject>;
-
-/// An error answer (status and JSON body), small enough to travel in a `Result`.
-pub(crate) struct Reject(StatusCode, Value);
-
-impl IntoResponse for Reject {
-    fn into_response(self) -> Response {
-        (self.0, axum::Json(self.1)).into_response()
-    }
-}
 
 const DOCS: &str = "https://docs.github.com/rest";
 
@@ -50,8 +45,14 @@ fn validation(errors: Value) -> Reject {
     )
 }
 
-fn ok(status: StatusCode, v: Value) -> Response {
-    (status, axum::Json(v)).into_response()
+/// Decode a JSON request body; GitHub answers a parse failure with 400.
+fn body<T: DeserializeOwned>(b: &Bytes) -> Result<T, Reject> {
+    json_body(b, |e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            &format!("Problems parsing JSON: {e}"),
+        )
+    })
 }
 
 fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Reject> {
@@ -69,12 +70,6 @@ fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Reject> {
         .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "Bad credentials"))
 }
 
-fn writer(r: &RepoRec, s: &Store, uid: Option<i64>) -> bool {
-    uid.is_some_and(|u| {
-        r.owner_id == u || r.collaborators.contains(&u) || s.user(u).is_some_and(|x| x.is_admin)
-    })
-}
-
 /// Find the repository as the caller sees it; `write` requires push access.
 fn repo(
     inner: &Inner,
@@ -86,26 +81,15 @@ fn repo(
     let s = inner.lock();
     let uid = auth(&s, h)?;
     let ri = s.repo_idx(owner, name).ok_or_else(not_found)?;
-    let w = writer(&s.repos[ri], &s, uid);
-    if s.repos[ri].private && !w {
-        return Err(not_found());
-    }
-    if write && uid.is_none() {
-        return Err(error(StatusCode::UNAUTHORIZED, "Requires authentication"));
-    }
-    if write && !w {
-        return Err(error(
+    check_access(&s, ri, uid, write).map_err(|d| match d {
+        Denied::Hidden => not_found(),
+        Denied::Anonymous => error(StatusCode::UNAUTHORIZED, "Requires authentication"),
+        Denied::ReadOnly => error(
             StatusCode::FORBIDDEN,
             "Resource not accessible by personal access token",
-        ));
-    }
+        ),
+    })?;
     Ok((ri, uid))
-}
-
-fn dir(inner: &Inner, ri: usize) -> std::path::PathBuf {
-    let s = inner.lock();
-    let r = &s.repos[ri];
-    inner.repo_dir(&s.owner_login(r), &r.name)
 }
 
 pub(crate) fn router(inner: Arc<Inner>) -> Router<Arc<super::GitState>> {
@@ -233,9 +217,7 @@ async fn compare(
     let d = dir(&inner, ri);
     let (base, head) = bh.split_once("...").ok_or_else(not_found)?;
     let head = head.rsplit(':').next().unwrap_or(head);
-    let res =
-        |r: &str| git::resolve(&d, &format!("refs/heads/{r}")).or_else(|| git::resolve(&d, r));
-    let (Some(b), Some(hd)) = (res(base), res(head)) else {
+    let (Some(b), Some(hd)) = (resolve_rev(&d, base), resolve_rev(&d, head)) else {
         return Err(not_found());
     };
     let ahead = git::count_ahead(&d, &b, &hd);
@@ -283,8 +265,7 @@ async fn list_pulls(
         hd.split_once(':')
             .map(|(ho, hb)| (ho.eq_ignore_ascii_case(&owner), hb.to_string()))
     });
-    let per_page = q.per_page.unwrap_or(30).clamp(1, 100);
-    let page = q.page.unwrap_or(1).max(1);
+    let (skip, take) = page_window(q.page, q.per_page, 30);
     let items: Vec<Value> = r
         .pulls
         .iter()
@@ -295,8 +276,8 @@ async fn list_pulls(
             None => true,
         })
         .filter(|p| q.base.as_ref().is_none_or(|b| &p.base == b))
-        .skip((page - 1) * per_page)
-        .take(per_page)
+        .skip(skip)
+        .take(take)
         .map(|p| pull_json(&inner, &s, r, p, &branches))
         .collect();
     Ok(ok(StatusCode::OK, Value::Array(items)))
@@ -308,15 +289,7 @@ async fn get_pull(
     Path((o, n, num)): Path<(String, String, i64)>,
 ) -> R {
     let (ri, _) = repo(&inner, &h, &o, &n, false)?;
-    let branches = git::branches(&dir(&inner, ri));
-    let s = inner.lock();
-    let r = &s.repos[ri];
-    let p = r
-        .pulls
-        .iter()
-        .find(|p| p.number == num)
-        .ok_or_else(not_found)?;
-    Ok(ok(StatusCode::OK, pull_json(&inner, &s, r, p, &branches)))
+    show_pull(&inner, ri, num, pull_json, not_found)
 }
 
 #[derive(Deserialize)]
@@ -335,12 +308,7 @@ async fn create_pull(
     b: Bytes,
 ) -> R {
     let (ri, uid) = repo(&inner, &h, &o, &n, true)?;
-    let opt: CreateQ = serde_json::from_slice(&b).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            &format!("Problems parsing JSON: {e}"),
-        )
-    })?;
+    let opt: CreateQ = body(&b)?;
     let d = dir(&inner, ri);
     let branches = git::branches(&d);
     let head_raw = opt.head.unwrap_or_default();
@@ -383,10 +351,14 @@ async fn create_pull(
         ri,
         new_pull(uid.unwrap_or(0), &head, &base, &title, &opt.body),
     );
-    let r = &s.repos[ri];
-    Ok(ok(
+    Ok(pull_answer(
         StatusCode::CREATED,
-        pull_json(&inner, &s, r, &r.pulls[pi], &branches),
+        &inner,
+        &s,
+        ri,
+        pi,
+        &branches,
+        pull_json,
     ))
 }
 
@@ -404,19 +376,10 @@ async fn update_pull(
     b: Bytes,
 ) -> R {
     let (ri, _) = repo(&inner, &h, &o, &n, true)?;
-    let opt: UpdateQ = serde_json::from_slice(&b).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            &format!("Problems parsing JSON: {e}"),
-        )
-    })?;
+    let opt: UpdateQ = body(&b)?;
     let branches = git::branches(&dir(&inner, ri));
     let mut s = inner.lock();
-    let pi = s.repos[ri]
-        .pulls
-        .iter()
-        .position(|p| p.number == num)
-        .ok_or_else(not_found)?;
+    let pi = pull_idx(&s.repos[ri], num).ok_or_else(not_found)?;
     let p = &mut s.repos[ri].pulls[pi];
     if let Some(t) = opt.title {
         p.title = t;
@@ -433,10 +396,14 @@ async fn update_pull(
         _ => {}
     }
     p.updated = now();
-    let r = &s.repos[ri];
-    Ok(ok(
+    Ok(pull_answer(
         StatusCode::OK,
-        pull_json(&inner, &s, r, &r.pulls[pi], &branches),
+        &inner,
+        &s,
+        ri,
+        pi,
+        &branches,
+        pull_json,
     ))
 }
 
@@ -510,18 +477,9 @@ async fn add_labels(
     b: Bytes,
 ) -> R {
     let (ri, _) = repo(&inner, &h, &o, &n, true)?;
-    let opt: LabelsQ = serde_json::from_slice(&b).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            &format!("Problems parsing JSON: {e}"),
-        )
-    })?;
+    let opt: LabelsQ = body(&b)?;
     let mut s = inner.lock();
-    let pi = s.repos[ri]
-        .pulls
-        .iter()
-        .position(|p| p.number == num)
-        .ok_or_else(not_found)?;
+    let pi = pull_idx(&s.repos[ri], num).ok_or_else(not_found)?;
     for name in opt.names() {
         let id = match s.repos[ri]
             .labels
@@ -567,19 +525,10 @@ async fn add_assignees(
     b: Bytes,
 ) -> R {
     let (ri, _) = repo(&inner, &h, &o, &n, true)?;
-    let opt: AssigneesQ = serde_json::from_slice(&b).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            &format!("Problems parsing JSON: {e}"),
-        )
-    })?;
+    let opt: AssigneesQ = body(&b)?;
     let branches = git::branches(&dir(&inner, ri));
     let mut s = inner.lock();
-    let pi = s.repos[ri]
-        .pulls
-        .iter()
-        .position(|p| p.number == num)
-        .ok_or_else(not_found)?;
+    let pi = pull_idx(&s.repos[ri], num).ok_or_else(not_found)?;
     let assignable = s.assignable(&s.repos[ri]);
     for name in opt.assignees {
         if let Some(uid) = s.user_by_login(&name).map(|u| u.id)
@@ -589,9 +538,13 @@ async fn add_assignees(
             s.repos[ri].pulls[pi].assignees.push(uid);
         }
     }
-    let r = &s.repos[ri];
-    Ok(ok(
+    Ok(pull_answer(
         StatusCode::CREATED,
-        pull_json(&inner, &s, r, &r.pulls[pi], &branches),
+        &inner,
+        &s,
+        ri,
+        pi,
+        &branches,
+        pull_json,
     ))
 }

@@ -10,32 +10,34 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::common::{
+    Denied, R, Reject, check_access, json_body, ok, page_window, pull_answer, pull_idx,
+    repo_dir as dir, resolve_rev, show_pull,
+};
 use super::store::{LabelRec, PullRec, RepoRec, Store, now};
 use super::{Inner, apply_race, git, new_pull};
 
 type St = State<Arc<Inner>>;
-type R = Result<Response, Reject>;
-
-/// An error answer (status and JSON body), small enough to travel in a `Result`.
-pub(crate) struct Reject(StatusCode, Value);
-
-impl IntoResponse for Reject {
-    fn into_response(self) -> Response {
-        (self.0, axum::Json(self.1)).into_response()
-    }
-}
 
 fn error(status: StatusCode, message: impl Into<Value>) -> Reject {
     Reject(status, json!({"message": message.into()}))
 }
 
-fn ok(status: StatusCode, v: Value) -> Response {
-    (status, axum::Json(v)).into_response()
+/// Decode a JSON request body; GitLab answers a parse failure with 400.
+fn body<T: DeserializeOwned>(b: &Bytes) -> Result<T, Reject> {
+    json_body(b, |e| {
+        error(StatusCode::BAD_REQUEST, format!("400 Bad request - {e}"))
+    })
+}
+
+/// GitLab's 404 for a merge request that does not exist.
+fn mr_not_found() -> Reject {
+    error(StatusCode::NOT_FOUND, "404 Not found")
 }
 
 fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Reject> {
@@ -70,26 +72,12 @@ fn project(
         Err(_) => id.rsplit_once('/').and_then(|(o, n)| s.repo_idx(o, n)),
     }
     .ok_or_else(|| error(StatusCode::NOT_FOUND, "404 Project Not Found"))?;
-    let r = &s.repos[ri];
-    let member = uid.is_some_and(|u| {
-        r.owner_id == u || r.collaborators.contains(&u) || s.user(u).is_some_and(|x| x.is_admin)
-    });
-    if r.private && !member {
-        return Err(error(StatusCode::NOT_FOUND, "404 Project Not Found"));
-    }
-    if write && uid.is_none() {
-        return Err(error(StatusCode::UNAUTHORIZED, "401 Unauthorized"));
-    }
-    if write && !member {
-        return Err(error(StatusCode::FORBIDDEN, "403 Forbidden"));
-    }
+    check_access(&s, ri, uid, write).map_err(|d| match d {
+        Denied::Hidden => error(StatusCode::NOT_FOUND, "404 Project Not Found"),
+        Denied::Anonymous => error(StatusCode::UNAUTHORIZED, "401 Unauthorized"),
+        Denied::ReadOnly => error(StatusCode::FORBIDDEN, "403 Forbidden"),
+    })?;
     Ok((ri, uid))
-}
-
-fn dir(inner: &Inner, ri: usize) -> std::path::PathBuf {
-    let s = inner.lock();
-    let r = &s.repos[ri];
-    inner.repo_dir(&s.owner_login(r), &r.name)
 }
 
 pub(crate) fn router(inner: Arc<Inner>) -> Router<Arc<super::GitState>> {
@@ -202,9 +190,7 @@ async fn compare(
 ) -> R {
     let (ri, _) = project(&inner, &h, &id, false)?;
     let d = dir(&inner, ri);
-    let res =
-        |r: &str| git::resolve(&d, &format!("refs/heads/{r}")).or_else(|| git::resolve(&d, r));
-    let (Some(f), Some(t)) = (res(&q.from), res(&q.to)) else {
+    let (Some(f), Some(t)) = (resolve_rev(&d, &q.from), resolve_rev(&d, &q.to)) else {
         return Err(error(StatusCode::NOT_FOUND, "404 Ref Not Found"));
     };
     let commits: Vec<Value> = git::rev_list(&d, &t, std::slice::from_ref(&f), 1000)
@@ -238,8 +224,7 @@ async fn list_mrs(
     let s = inner.lock();
     let r = &s.repos[ri];
     let state = q.state.unwrap_or_else(|| "all".into());
-    let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
-    let page = q.page.unwrap_or(1).max(1);
+    let (skip, take) = page_window(q.page, q.per_page, 20);
     let items: Vec<Value> = r
         .pulls
         .iter()
@@ -252,8 +237,8 @@ async fn list_mrs(
         })
         .filter(|p| q.source_branch.as_ref().is_none_or(|b| &p.head == b))
         .filter(|p| q.target_branch.as_ref().is_none_or(|b| &p.base == b))
-        .skip((page - 1) * per_page)
-        .take(per_page)
+        .skip(skip)
+        .take(take)
         .map(|p| mr_json(&inner, &s, r, p, &branches))
         .collect();
     Ok(ok(StatusCode::OK, Value::Array(items)))
@@ -261,15 +246,7 @@ async fn list_mrs(
 
 async fn get_mr(State(inner): St, h: HeaderMap, Path((id, iid)): Path<(String, i64)>) -> R {
     let (ri, _) = project(&inner, &h, &id, false)?;
-    let branches = git::branches(&dir(&inner, ri));
-    let s = inner.lock();
-    let r = &s.repos[ri];
-    let p = r
-        .pulls
-        .iter()
-        .find(|p| p.number == iid)
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, "404 Not found"))?;
-    Ok(ok(StatusCode::OK, mr_json(&inner, &s, r, p, &branches)))
+    show_pull(&inner, ri, iid, mr_json, mr_not_found)
 }
 
 /// `labels` is a comma-separated string or an array of names.
@@ -332,8 +309,7 @@ struct CreateQ {
 
 async fn create_mr(State(inner): St, h: HeaderMap, Path(id): Path<String>, b: Bytes) -> R {
     let (ri, uid) = project(&inner, &h, &id, true)?;
-    let opt: CreateQ = serde_json::from_slice(&b)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("400 Bad request - {e}")))?;
+    let opt: CreateQ = body(&b)?;
     let (Some(src), Some(dst), Some(title)) = (opt.source_branch, opt.target_branch, opt.title)
     else {
         return Err(error(
@@ -373,10 +349,14 @@ async fn create_mr(State(inner): St, h: HeaderMap, Path(id): Path<String>, b: By
     pull.assignees = assignees;
     pull.labels = labels;
     let pi = s.insert_pull(ri, pull);
-    let r = &s.repos[ri];
-    Ok(ok(
+    Ok(pull_answer(
         StatusCode::CREATED,
-        mr_json(&inner, &s, r, &r.pulls[pi], &branches),
+        &inner,
+        &s,
+        ri,
+        pi,
+        &branches,
+        mr_json,
     ))
 }
 
@@ -397,15 +377,10 @@ async fn update_mr(
     b: Bytes,
 ) -> R {
     let (ri, _) = project(&inner, &h, &id, true)?;
-    let opt: UpdateQ = serde_json::from_slice(&b)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("400 Bad request - {e}")))?;
+    let opt: UpdateQ = body(&b)?;
     let branches = git::branches(&dir(&inner, ri));
     let mut s = inner.lock();
-    let pi = s.repos[ri]
-        .pulls
-        .iter()
-        .position(|p| p.number == iid)
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, "404 Not found"))?;
+    let pi = pull_idx(&s.repos[ri], iid).ok_or_else(mr_not_found)?;
     let set = opt.labels.map(|l| label_ids(&mut s, ri, l.names()));
     let add = opt.add_labels.map(|l| label_ids(&mut s, ri, l.names()));
     let assignable = s.assignable(&s.repos[ri]);
@@ -436,10 +411,14 @@ async fn update_mr(
         _ => {}
     }
     p.updated = now();
-    let r = &s.repos[ri];
-    Ok(ok(
+    Ok(pull_answer(
         StatusCode::OK,
-        mr_json(&inner, &s, r, &r.pulls[pi], &branches),
+        &inner,
+        &s,
+        ri,
+        pi,
+        &branches,
+        mr_json,
     ))
 }
 
@@ -457,13 +436,12 @@ async fn labels(
 ) -> R {
     let (ri, _) = project(&inner, &h, &id, false)?;
     let s = inner.lock();
-    let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
-    let page = q.page.unwrap_or(1).max(1);
+    let (skip, take) = page_window(q.page, q.per_page, 20);
     let v: Vec<Value> = s.repos[ri]
         .labels
         .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
+        .skip(skip)
+        .take(take)
         .map(|l| json!({"id": l.id, "name": l.name, "color": format!("#{}", l.color), "description": l.description}))
         .collect();
     Ok(ok(StatusCode::OK, Value::Array(v)))
