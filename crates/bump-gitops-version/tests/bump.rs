@@ -33,24 +33,39 @@ fn repo_with_config(server: &GitServer) -> std::path::PathBuf {
     )
 }
 
+/// `--environment ENV --app jukebox` followed by `rest`.
+fn jukebox<'a>(env: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--environment", env, "--app", "jukebox"];
+    args.extend_from_slice(rest);
+    args
+}
+
+/// Install `script` as the bare repository's executable pre-receive hook.
+fn pre_receive_hook(bare: &std::path::Path, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let hook = bare.join("hooks/pre-receive");
+    std::fs::write(&hook, script).unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 #[test]
 fn bump_on_main_changes_only_the_values_and_a_rerun_is_a_noop() {
     let server = GitServer::start();
     let bare = repo_with_config(&server);
     let before = rev(&bare, "main");
-    let run = Step::new(&server.repo_url("org/gitops"))
-        .args(&[
-            "--environment",
-            "test",
-            "--app",
-            "jukebox",
+    let args = jukebox(
+        "test",
+        &[
             "--set",
             "version=1.10",
             "--set",
             "image_namespace=user1-test",
             "--set",
             "model.tag=true",
-        ])
+        ],
+    );
+    let run = Step::new(&server.repo_url("org/gitops"))
+        .args(&args)
         .run()
         .ok();
     assert_eq!(run.result("CHANGED"), "true");
@@ -81,18 +96,7 @@ fn bump_on_main_changes_only_the_values_and_a_rerun_is_a_noop() {
 
     // Same values again: no commit, no push, CHANGED=false, the existing tip as COMMIT_SHA.
     let again = Step::new(&server.repo_url("org/gitops"))
-        .args(&[
-            "--environment",
-            "test",
-            "--app",
-            "jukebox",
-            "--set",
-            "version=1.10",
-            "--set",
-            "image_namespace=user1-test",
-            "--set",
-            "model.tag=true",
-        ])
+        .args(&args)
         .run()
         .ok();
     assert_eq!(again.result("CHANGED"), "false");
@@ -134,17 +138,10 @@ fn wrong_or_missing_credentials_fail_clearly_without_hanging() {
 fn a_push_rejected_by_a_server_hook_exits_non_zero() {
     let server = GitServer::start();
     let bare = repo_with_config(&server);
-    let hook = bare.join("hooks/pre-receive");
-    std::fs::write(
-        &hook,
+    pre_receive_hook(
+        &bare,
         "#!/bin/sh\necho 'policy: main is frozen' >&2\nexit 1\n",
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    );
     let before = rev(&bare, "main");
     let run = Step::new(&server.repo_url("org/gitops"))
         .args(&["--file", CONFIG_PATH, "--set", "version=2.0.0"])
@@ -236,14 +233,7 @@ fn missing_keys_fail_unless_create_missing_and_dry_run_pushes_nothing() {
     let bare = repo_with_config(&server);
     let url = server.repo_url("org/gitops");
     let run = Step::new(&url)
-        .args(&[
-            "--environment",
-            "test",
-            "--app",
-            "jukebox",
-            "--set",
-            "image_digest=sha256:abc",
-        ])
+        .args(&jukebox("test", &["--set", "image_digest=sha256:abc"]))
         .run();
     assert_eq!(run.code(), 2, "{}", run.stderr());
     assert!(
@@ -254,16 +244,15 @@ fn missing_keys_fail_unless_create_missing_and_dry_run_pushes_nothing() {
 
     let before = rev(&bare, "main");
     let dry = Step::new(&url)
-        .args(&[
-            "--environment",
+        .args(&jukebox(
             "test",
-            "--app",
-            "jukebox",
-            "--set",
-            "image_digest=sha256:abc",
-            "--create-missing",
-            "--dry-run",
-        ])
+            &[
+                "--set",
+                "image_digest=sha256:abc",
+                "--create-missing",
+                "--dry-run",
+            ],
+        ))
         .run()
         .ok();
     let diff = dry.stdout();
@@ -282,15 +271,10 @@ fn missing_keys_fail_unless_create_missing_and_dry_run_pushes_nothing() {
     assert_eq!(server.pushes(), 0);
 
     Step::new(&url)
-        .args(&[
-            "--environment",
+        .args(&jukebox(
             "test",
-            "--app",
-            "jukebox",
-            "--set",
-            "image_digest=sha256:abc",
-            "--create-missing",
-        ])
+            &["--set", "image_digest=sha256:abc", "--create-missing"],
+        ))
         .run()
         .ok();
     assert_eq!(
@@ -304,16 +288,10 @@ fn push_branch_is_created_from_base_reused_and_rebuilt_with_lease() {
     let server = GitServer::start();
     let bare = repo_with_config(&server);
     let url = server.repo_url("org/gitops");
-    let args = [
-        "--environment",
+    let args = jukebox(
         "prod",
-        "--app",
-        "jukebox",
-        "--set",
-        "version=1.0.1",
-        "--push-branch",
-        "jukebox-1.0.1",
-    ];
+        &["--set", "version=1.0.1", "--push-branch", "jukebox-1.0.1"],
+    );
     let main0 = rev(&bare, "main");
     let run = Step::new(&url).args(&args).run().ok();
     assert_eq!(run.result("CHANGED"), "true");
@@ -340,14 +318,7 @@ fn push_branch_is_created_from_base_reused_and_rebuilt_with_lease() {
 
     // Base moves: the branch is rebuilt on the new base (forced, with lease).
     Step::new(&url)
-        .args(&[
-            "--environment",
-            "test",
-            "--app",
-            "jukebox",
-            "--set",
-            "version=9.9.9",
-        ])
+        .args(&jukebox("test", &["--set", "version=9.9.9"]))
         .run()
         .ok();
     let main1 = rev(&bare, "main");
@@ -361,16 +332,10 @@ fn push_branch_is_created_from_base_reused_and_rebuilt_with_lease() {
     // The edit is already on the base: nothing to do, no branch push.
     let pushes = server.pushes();
     let noop = Step::new(&url)
-        .args(&[
-            "--environment",
+        .args(&jukebox(
             "test",
-            "--app",
-            "jukebox",
-            "--set",
-            "version=9.9.9",
-            "--push-branch",
-            "x-1",
-        ])
+            &["--set", "version=9.9.9", "--push-branch", "x-1"],
+        ))
         .run()
         .ok();
     assert_eq!(noop.result("CHANGED"), "false");
@@ -538,9 +503,8 @@ fn bad_inputs_fail_before_any_remote_call() {
 fn a_lost_race_is_retried_on_the_new_tip_without_forcing() {
     let server = GitServer::start();
     let bare = repo_with_config(&server);
-    let hook = bare.join("hooks/pre-receive");
-    std::fs::write(
-        &hook,
+    pre_receive_hook(
+        &bare,
         r#"#!/bin/sh
 cat >/dev/null
 [ -e "$GIT_DIR/raced" ] && exit 0
@@ -556,12 +520,7 @@ c=$(echo "concurrent writer" | git commit-tree "$tree" -p refs/heads/main)
 git update-ref refs/heads/main "$c"
 exit 0
 "#,
-    )
-    .unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    );
     let before = count(&bare, "main");
     let run = Step::new(&server.repo_url("org/gitops"))
         .args(&["--file", CONFIG_PATH, "--set", "version=4.0.0"])
@@ -593,9 +552,8 @@ fn races_beyond_max_attempts_fail_without_forcing() {
     let server = GitServer::start();
     let bare = repo_with_config(&server);
     // Every push loses the race.
-    let hook = bare.join("hooks/pre-receive");
-    std::fs::write(
-        &hook,
+    pre_receive_hook(
+        &bare,
         r#"#!/bin/sh
 cat >/dev/null
 unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
@@ -604,12 +562,7 @@ c=$(echo "busy writer" | git commit-tree refs/heads/main^{tree} -p refs/heads/ma
 git update-ref refs/heads/main "$c"
 exit 0
 "#,
-    )
-    .unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    );
     let run = Step::new(&server.repo_url("org/gitops"))
         .args(&[
             "--file",

@@ -39,7 +39,7 @@ async fn start() -> Env {
 }
 
 impl Env {
-    fn args(&self, extra: &[&str]) -> Args {
+    fn args<S: AsRef<str>>(&self, extra: &[S]) -> Args {
         let mut v: Vec<String> = vec![
             "execute-ds-pipeline".into(),
             "--kfp-url".into(),
@@ -49,7 +49,7 @@ impl Env {
             "--max-retries".into(),
             "3".into(),
         ];
-        v.extend(extra.iter().map(|s| s.to_string()));
+        v.extend(extra.iter().map(|s| s.as_ref().to_string()));
         Args::try_parse_from(v).unwrap()
     }
 
@@ -63,6 +63,11 @@ impl Env {
             .into_iter()
             .filter(|r| r.method == "POST" && r.path == path)
             .collect()
+    }
+
+    /// The JSON body of the `i`-th create-run request.
+    fn run_body(&self, i: usize) -> Value {
+        self.posts(RUNS)[i].body.clone().unwrap()
     }
 }
 
@@ -95,15 +100,33 @@ fn jukebox_args() -> Vec<String> {
     .collect()
 }
 
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
+/// `--pipeline-package nested-pipeline.yaml --param version=v` followed by `extra`.
+fn nested_args(extra: &[&str]) -> Vec<String> {
+    let pkg = fixture("nested-pipeline.yaml");
+    let mut v = vec![
+        "--pipeline-package",
+        pkg.to_str().unwrap(),
+        "--param",
+        "version=v",
+    ];
+    v.extend_from_slice(extra);
+    v.into_iter().map(String::from).collect()
+}
+
+/// A fault on the next create-run request.
+fn on_create_run(action: FaultAction) -> Fault {
+    Fault::new(Some("POST"), Some(RUNS), 1, action)
+}
+
+/// The step's binary.
+fn step_binary() -> tokio::process::Command {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_execute-ds-pipeline"))
 }
 
 #[tokio::test]
 async fn create_run_body_equals_the_kfp_2_9_golden_body() {
     let env = start().await;
-    let a = jukebox_args();
-    run(env.args(&strs(&a))).await.unwrap();
+    run(env.args(&jukebox_args())).await.unwrap();
 
     let posts = env.posts(RUNS);
     assert_eq!(posts.len(), 1);
@@ -171,7 +194,7 @@ async fn caching_parity_on_the_nested_pipeline() {
         "nested-golden",
     ];
     run(env.args(&args)).await.unwrap();
-    let mut body = env.posts(RUNS)[0].body.clone().unwrap();
+    let mut body = env.run_body(0);
     let mut golden = read_json("create-run-request.nested.json");
     body.as_object_mut().unwrap().remove("experiment_id");
     golden.as_object_mut().unwrap().remove("experiment_id");
@@ -181,7 +204,7 @@ async fn caching_parity_on_the_nested_pipeline() {
     let mut nested = args.to_vec();
     nested.push("--caching-nested");
     run(env.args(&nested)).await.unwrap();
-    let body = env.posts(RUNS)[1].body.clone().unwrap();
+    let body = env.run_body(1);
     let comps = body["pipeline_spec"]["components"].as_object().unwrap();
     let mut inner = 0;
     for comp in comps.values() {
@@ -199,7 +222,7 @@ async fn caching_parity_on_the_nested_pipeline() {
     let n = off.len();
     off[n - 3] = "false";
     run(env.args(&off)).await.unwrap();
-    let body = env.posts(RUNS)[2].body.clone().unwrap();
+    let body = env.run_body(2);
     for t in body["pipeline_spec"]["root"]["dag"]["tasks"]
         .as_object()
         .unwrap()
@@ -276,15 +299,7 @@ async fn parameter_errors_fail_before_any_request() {
 #[tokio::test]
 async fn experiment_is_reused_and_a_create_race_is_resolved() {
     let env = start().await;
-    let pkg = fixture("nested-pipeline.yaml");
-    let a = [
-        "--pipeline-package",
-        pkg.to_str().unwrap(),
-        "--param",
-        "version=v",
-        "--experiment",
-        "ct",
-    ];
+    let a = nested_args(&["--experiment", "ct"]);
     run(env.args(&a)).await.unwrap();
     run(env.args(&a)).await.unwrap();
     assert_eq!(env.emu.experiments().len(), 1);
@@ -308,15 +323,9 @@ async fn experiment_is_reused_and_a_create_race_is_resolved() {
             body: json!({}),
         },
     ));
-    let a = [
-        "--pipeline-package",
-        pkg.to_str().unwrap(),
-        "--param",
-        "version=v",
-        "--experiment",
-        "raced",
-    ];
-    run(env.args(&a)).await.unwrap();
+    run(env.args(&nested_args(&["--experiment", "raced"])))
+        .await
+        .unwrap();
     assert_eq!(env.result("KFP_EXPERIMENT_ID").unwrap(), theirs);
     let statuses: Vec<u16> = env.posts(EXPERIMENTS).iter().map(|r| r.status).collect();
     assert_eq!(statuses, [200, 409]);
@@ -337,7 +346,7 @@ async fn uploaded_pipeline_by_name_uses_the_latest_or_the_named_version() {
         "epochs=5",
     ];
     run(env.args(&base)).await.unwrap();
-    let body = env.posts(RUNS)[0].body.clone().unwrap();
+    let body = env.run_body(0);
     assert_eq!(
         body["pipeline_version_reference"],
         json!({"pipeline_id": pid, "pipeline_version_id": v2})
@@ -357,7 +366,7 @@ async fn uploaded_pipeline_by_name_uses_the_latest_or_the_named_version() {
     let mut named = base.to_vec();
     named.extend(["--pipeline-version", "jukebox"]);
     run(env.args(&named)).await.unwrap();
-    let body = env.posts(RUNS)[1].body.clone().unwrap();
+    let body = env.run_body(1);
     assert_eq!(
         body["pipeline_version_reference"]["pipeline_version_id"],
         v1
@@ -400,15 +409,7 @@ async fn uploaded_pipeline_by_name_uses_the_latest_or_the_named_version() {
 #[tokio::test]
 async fn same_idempotency_key_never_creates_a_second_run() {
     let env = start().await;
-    let pkg = fixture("nested-pipeline.yaml");
-    let a = [
-        "--pipeline-package",
-        pkg.to_str().unwrap(),
-        "--param",
-        "version=v",
-        "--idempotency-key",
-        "uid-1234",
-    ];
+    let a = nested_args(&["--idempotency-key", "uid-1234"]);
     run(env.args(&a)).await.unwrap();
     let first = env.result("KFP_RUN_ID").unwrap();
     // A retried TaskRun runs the step again with the same key.
@@ -420,32 +421,19 @@ async fn same_idempotency_key_never_creates_a_second_run() {
         "ct-steps idempotency-key uid-1234"
     );
     // A different key is a different run.
-    let mut other = a.to_vec();
-    let n = other.len();
-    other[n - 1] = "uid-5678";
-    run(env.args(&other)).await.unwrap();
+    run(env.args(&nested_args(&["--idempotency-key", "uid-5678"])))
+        .await
+        .unwrap();
     assert_eq!(env.emu.runs().len(), 2);
 }
 
 #[tokio::test]
 async fn answer_lost_after_the_server_created_the_run_is_recovered_by_key() {
     let env = start().await;
-    let pkg = fixture("nested-pipeline.yaml");
-    let a = [
-        "--pipeline-package",
-        pkg.to_str().unwrap(),
-        "--param",
-        "version=v",
-        "--idempotency-key",
-        "uid-drop",
-    ];
-    env.emu.push_fault(Fault::new(
-        Some("POST"),
-        Some(RUNS),
-        1,
-        FaultAction::DropAfter,
-    ));
-    run(env.args(&a)).await.unwrap();
+    env.emu.push_fault(on_create_run(FaultAction::DropAfter));
+    run(env.args(&nested_args(&["--idempotency-key", "uid-drop"])))
+        .await
+        .unwrap();
     let runs = env.emu.runs();
     assert_eq!(runs.len(), 1, "exactly one run");
     assert_eq!(
@@ -454,30 +442,23 @@ async fn answer_lost_after_the_server_created_the_run_is_recovered_by_key() {
     );
 
     // The same with an answer slower than the request timeout.
-    env.emu.push_fault(Fault::new(
-        Some("POST"),
-        Some(RUNS),
-        1,
-        FaultAction::DelayAfterMs(2000),
-    ));
-    let mut b = a.to_vec();
-    let n = b.len();
-    b[n - 1] = "uid-slow";
-    b.extend(["--request-timeout", "300ms"]);
-    run(env.args(&b)).await.unwrap();
+    env.emu
+        .push_fault(on_create_run(FaultAction::DelayAfterMs(2000)));
+    run(env.args(&nested_args(&[
+        "--idempotency-key",
+        "uid-slow",
+        "--request-timeout",
+        "300ms",
+    ])))
+    .await
+    .unwrap();
     assert_eq!(env.emu.runs().len(), 2);
 
     // A 503 that did not create anything: looked up, not found, retried once.
-    env.emu.push_fault(Fault::new(
-        Some("POST"),
-        Some(RUNS),
-        1,
-        FaultAction::Status(503),
-    ));
-    let mut c = a.to_vec();
-    let n = c.len();
-    c[n - 1] = "uid-503";
-    run(env.args(&c)).await.unwrap();
+    env.emu.push_fault(on_create_run(FaultAction::Status(503)));
+    run(env.args(&nested_args(&["--idempotency-key", "uid-503"])))
+        .await
+        .unwrap();
     assert_eq!(env.emu.runs().len(), 3);
     let statuses: Vec<u16> = env.posts(RUNS).iter().map(|r| r.status).collect();
     assert_eq!(statuses, [200, 200, 503, 200]);
@@ -486,21 +467,8 @@ async fn answer_lost_after_the_server_created_the_run_is_recovered_by_key() {
 #[tokio::test]
 async fn without_a_key_an_ambiguous_create_is_reported_not_retried() {
     let env = start().await;
-    let pkg = fixture("nested-pipeline.yaml");
-    env.emu.push_fault(Fault::new(
-        Some("POST"),
-        Some(RUNS),
-        1,
-        FaultAction::DropAfter,
-    ));
-    let e = run(env.args(&[
-        "--pipeline-package",
-        pkg.to_str().unwrap(),
-        "--param",
-        "version=v",
-    ]))
-    .await
-    .unwrap_err();
+    env.emu.push_fault(on_create_run(FaultAction::DropAfter));
+    let e = run(env.args(&nested_args(&[]))).await.unwrap_err();
     assert_eq!(e.exit_code(), 3);
     assert!(e.to_string().contains("--idempotency-key"), "{e}");
     assert_eq!(env.posts(RUNS).len(), 1);
@@ -510,7 +478,6 @@ async fn without_a_key_an_ambiguous_create_is_reported_not_retried() {
 #[tokio::test]
 async fn transient_faults_on_lookups_are_retried() {
     let env = start().await;
-    let pkg = fixture("nested-pipeline.yaml");
     env.emu.push_fault(Fault::new(
         Some("GET"),
         Some(EXPERIMENTS),
@@ -529,16 +496,9 @@ async fn transient_faults_on_lookups_are_retried() {
         2,
         FaultAction::Throttle,
     ));
-    run(env.args(&[
-        "--pipeline-package",
-        pkg.to_str().unwrap(),
-        "--param",
-        "version=v",
-        "--idempotency-key",
-        "k1",
-    ]))
-    .await
-    .unwrap();
+    run(env.args(&nested_args(&["--idempotency-key", "k1"])))
+        .await
+        .unwrap();
     assert_eq!(env.emu.runs().len(), 1);
     let gets = env
         .emu
@@ -554,7 +514,6 @@ async fn auth_failures_name_the_cause() {
     let env = start().await;
     env.emu
         .set_tokens(Some("good-token-123"), Some("weak-token-456"));
-    let pkg = fixture("nested-pipeline.yaml");
     let dir = tempfile::tempdir().unwrap();
     for (token, want) in [
         ("good-token-123\n", None),
@@ -563,15 +522,7 @@ async fn auth_failures_name_the_cause() {
     ] {
         let f = dir.path().join("token");
         std::fs::write(&f, token).unwrap();
-        let r = run(env.args(&[
-            "--pipeline-package",
-            pkg.to_str().unwrap(),
-            "--param",
-            "version=v",
-            "--token-file",
-            f.to_str().unwrap(),
-        ]))
-        .await;
+        let r = run(env.args(&nested_args(&["--token-file", f.to_str().unwrap()]))).await;
         match want {
             None => r.unwrap(),
             Some(w) => {
@@ -587,7 +538,7 @@ async fn auth_failures_name_the_cause() {
 
 #[tokio::test]
 async fn the_binary_reports_usage_errors_with_exit_2() {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_execute-ds-pipeline"))
+    let out = step_binary()
         .args(["--kfp-url", "http://127.0.0.1:9", "--pipeline-package"])
         .arg(fixture("jukebox-training-pipeline.yaml"))
         .args(["--param", "epochs=ten", "--results-dir"])
@@ -602,11 +553,7 @@ async fn the_binary_reports_usage_errors_with_exit_2() {
         "{err}"
     );
     // The help is the manual.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_execute-ds-pipeline"))
-        .arg("--help")
-        .output()
-        .await
-        .unwrap();
+    let out = step_binary().arg("--help").output().await.unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     for want in [
         "KFP_RUN_ID",
@@ -623,7 +570,7 @@ async fn the_binary_reports_usage_errors_with_exit_2() {
 async fn empty_env_values_mean_not_given() {
     // Tekton sets every declared env var; an unset Task param arrives as "".
     let env = start().await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_execute-ds-pipeline"))
+    let out = step_binary()
         .args([
             "--kfp-url",
             &env.url,
@@ -676,13 +623,9 @@ async fn empty_env_values_mean_not_given() {
 async fn sigterm_while_creating_terminates_the_created_run_and_exits_143() {
     let env = start().await;
     // The server creates the run but its answer hangs: the step is cancelled meanwhile.
-    env.emu.push_fault(Fault::new(
-        Some("POST"),
-        Some(RUNS),
-        1,
-        FaultAction::DelayAfterMs(60_000),
-    ));
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_execute-ds-pipeline"))
+    env.emu
+        .push_fault(on_create_run(FaultAction::DelayAfterMs(60_000)));
+    let mut child = step_binary()
         .args([
             "--kfp-url",
             &env.url,
@@ -735,7 +678,7 @@ async fn a_pipeline_compiled_by_kfp_2_17_passes_through_unchanged() {
     ]))
     .await
     .unwrap();
-    let body = env.posts(RUNS)[0].body.clone().unwrap();
+    let body = env.run_body(0);
     let res = &body["pipeline_spec"]["pipeline_spec"]["deploymentSpec"]["executors"]["exec-train-model"]
         ["container"]["resources"];
     assert_eq!(
