@@ -12,31 +12,37 @@
 //! with `run_details.task_details` progressing through the root DAG's tasks. Tests script it
 //! through [`Emulator`] (or `/_emulator/...` admin endpoints for other processes): queue per-run
 //! outcomes, require a bearer token (401/403 in plain text like kube-rbac-proxy), inject faults
-//! (5xx bursts, 429, latency, dropped connections, answers lost after processing) and read the
-//! request log.
+//! (5xx bursts, 429, latency, dropped connections, answers lost after processing; see
+//! [`crate::faults`]) and read the request log.
 
 pub mod api;
 pub mod filter;
 pub mod store;
 
 use std::collections::VecDeque;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
-use serde::{Deserialize, Serialize};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub use crate::faults::{Fault, FaultAction, LoggedRequest};
+use crate::faults::{Faults, Style};
 use ct_step::cli::parse_duration;
 use store::{ExperimentRec, PipelineRec, RunRec, VersionRec};
 pub use store::{Outcome, RunScript};
+
+/// Errors are `googleRpcStatus`; the DSPA auth proxy lets only the v1beta1 health check through.
+const STYLE: Style = Style {
+    error: |status, message| rpc_error(status, message),
+    forbidden: "Forbidden (user=system:serviceaccount:sandbox:pipeline, verb=get, resource=datasciencepipelinesapplications, subresource=api)\n",
+    open_paths: &["/apis/v1beta1/healthz"],
+};
 
 /// Flags for `ct-sandbox serve`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -75,93 +81,6 @@ pub struct Options {
     pub kfp_fault: Vec<Fault>,
 }
 
-/// What an injected fault does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultAction {
-    /// Answer this status (googleRpcStatus body) without processing the request.
-    Status(u16),
-    /// 429 with `Retry-After: 0`, not processed.
-    Throttle,
-    /// Wait this many milliseconds, then process normally.
-    DelayMs(u64),
-    /// Process, then wait this many milliseconds before answering (a client timeout then
-    /// leaves it unsure whether the request took effect).
-    DelayAfterMs(u64),
-    /// Answer this status and JSON body without processing the request (e.g. a stale `{}`
-    /// list, to stage a race).
-    Answer { status: u16, body: Value },
-    /// Close the connection without answering; not processed.
-    DropBefore,
-    /// Process the request, then close the connection without answering.
-    DropAfter,
-}
-
-/// A fault for the next `times` requests matching `method` and `path` (`*` at the end = prefix).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Fault {
-    #[serde(default)]
-    pub method: Option<String>,
-    #[serde(default)]
-    pub path: Option<String>,
-    #[serde(default = "one")]
-    pub times: u32,
-    pub action: FaultAction,
-}
-
-fn one() -> u32 {
-    1
-}
-
-impl Fault {
-    pub fn new(method: Option<&str>, path: Option<&str>, times: u32, action: FaultAction) -> Self {
-        Fault {
-            method: method.map(String::from),
-            path: path.map(String::from),
-            times,
-            action,
-        }
-    }
-
-    fn matches(&self, method: &Method, path: &str) -> bool {
-        self.times > 0
-            && self
-                .method
-                .as_deref()
-                .is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()))
-            && self
-                .path
-                .as_deref()
-                .is_none_or(|p| match p.strip_suffix('*') {
-                    Some(prefix) => path.starts_with(prefix),
-                    None => path == p,
-                })
-    }
-}
-
-impl FromStr for Fault {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        serde_json::from_str(s).map_err(|e| format!("not a fault JSON ({e})"))
-    }
-}
-
-/// One API request as the emulator saw it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LoggedRequest {
-    pub method: String,
-    pub path: String,
-    /// Raw query string ("" when none).
-    pub query: String,
-    /// The JSON body, when there was one.
-    pub body: Option<Value>,
-    /// Status answered (0 when the connection was dropped before answering).
-    pub status: u16,
-    pub authorization: Option<String>,
-}
-
-const MAX_LOG: usize = 5000;
-
 pub(crate) struct StateData {
     pub experiments: Vec<ExperimentRec>,
     pub pipelines: Vec<PipelineRec>,
@@ -169,12 +88,7 @@ pub(crate) struct StateData {
     pub runs: Vec<RunRec>,
     pub scripts: VecDeque<RunScript>,
     pub default_script: RunScript,
-    pub faults: Vec<Fault>,
-    pub requests: Vec<LoggedRequest>,
     pub seq: u64,
-    pub require_token: Option<String>,
-    pub forbidden_token: Option<String>,
-    pub latency: Duration,
     pub cancel_delay: Duration,
 }
 
@@ -187,6 +101,7 @@ impl StateData {
 
 struct Inner {
     state: Mutex<StateData>,
+    faults: Faults,
     base_url: String,
 }
 
@@ -217,17 +132,20 @@ impl Emulator {
                 options.kfp_pending,
                 options.kfp_running,
             ),
-            faults: options.kfp_fault,
-            requests: Vec::new(),
             seq: 0,
-            require_token: options.kfp_require_token,
-            forbidden_token: options.kfp_forbidden_token,
-            latency: options.kfp_latency,
             cancel_delay: options.kfp_cancel_delay,
         };
+        let faults = Faults::new(STYLE);
+        for fault in options.kfp_fault {
+            faults.push(fault);
+        }
+        faults.set_latency(options.kfp_latency);
+        let forbidden = options.kfp_forbidden_token.as_deref();
+        faults.set_tokens(options.kfp_require_token.as_deref(), forbidden);
         Emulator {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),
+                faults,
                 base_url: base_url.to_string(),
             }),
         }
@@ -241,21 +159,21 @@ impl Emulator {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Request log, latency, faults and tokens (shared with the other emulators).
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+
     /// The API (with auth, faults and the request log) plus the `/_emulator` admin endpoints.
     pub fn router(&self) -> Router {
-        let api = api::routes()
-            .layer(middleware::from_fn_with_state(self.clone(), guard))
-            .with_state(self.clone());
+        let api = self.faults().layer(api::routes()).with_state(self.clone());
         let admin = Router::new()
             .route("/_emulator/scripts", post(admin_push_script))
             .route("/_emulator/default-script", put(admin_default_script))
-            .route("/_emulator/faults", post(admin_push_fault))
-            .route("/_emulator/faults", delete(admin_clear_faults))
-            .route("/_emulator/requests", get(admin_requests))
             .route("/_emulator/runs", get(admin_runs))
             .route("/_emulator/runs/{id}/state", post(admin_set_state))
             .with_state(self.clone());
-        api.merge(admin)
+        api.merge(admin).merge(self.faults().admin_routes())
     }
 
     // ---- test-facing API ----
@@ -270,24 +188,23 @@ impl Emulator {
         self.lock().default_script = script;
     }
 
+    /// Queue a fault ([`Faults::push`]).
     pub fn push_fault(&self, fault: Fault) {
-        self.lock().faults.push(fault);
+        self.faults().push(fault);
     }
 
     pub fn clear_faults(&self) {
-        self.lock().faults.clear();
+        self.faults().clear();
     }
 
     /// Require this bearer token (None: no auth); `forbidden` authenticates but gets 403.
     pub fn set_tokens(&self, required: Option<&str>, forbidden: Option<&str>) {
-        let mut s = self.lock();
-        s.require_token = required.map(String::from);
-        s.forbidden_token = forbidden.map(String::from);
+        self.faults().set_tokens(required, forbidden);
     }
 
     /// Every API request so far, oldest first.
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.lock().requests.clone()
+        self.faults().requests()
     }
 
     /// Every run as `GET /runs/{id}` would answer now, oldest first.
@@ -358,15 +275,6 @@ impl Emulator {
             None => false,
         }
     }
-
-    fn take_fault(&self, method: &Method, path: &str) -> Option<FaultAction> {
-        let mut s = self.lock();
-        let f = s.faults.iter_mut().find(|f| f.matches(method, path))?;
-        f.times -= 1;
-        let action = f.action.clone();
-        s.faults.retain(|f| f.times > 0);
-        Some(action)
-    }
 }
 
 fn leak_state(s: &str) -> &'static str {
@@ -407,121 +315,6 @@ pub fn rpc_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Close the connection without an answer: unwinding the connection task makes hyper drop
-/// the socket (resume_unwind skips the panic hook, so nothing is printed).
-fn drop_connection() -> ! {
-    std::panic::resume_unwind(Box::new("injected dropped connection"))
-}
-
-fn plain(status: StatusCode, text: &'static str) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        )],
-        text,
-    )
-        .into_response()
-}
-
-async fn guard(State(emu): State<Emulator>, req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, 64 << 20).await.unwrap_or_default();
-    let path = parts.uri.path().to_string();
-    let authorization = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(String::from);
-    let idx = {
-        let mut s = emu.lock();
-        if s.requests.len() >= MAX_LOG {
-            s.requests.remove(0);
-        }
-        s.requests.push(LoggedRequest {
-            method: parts.method.to_string(),
-            path: path.clone(),
-            query: parts.uri.query().unwrap_or("").to_string(),
-            body: serde_json::from_slice(&bytes).ok(),
-            status: 0,
-            authorization: authorization.clone(),
-        });
-        s.requests.len() - 1
-    };
-    let set_status = |status: u16| {
-        let mut s = emu.lock();
-        if let Some(r) = s.requests.get_mut(idx) {
-            r.status = status;
-        }
-    };
-    let (latency, required, forbidden) = {
-        let s = emu.lock();
-        (
-            s.latency,
-            s.require_token.clone(),
-            s.forbidden_token.clone(),
-        )
-    };
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    let fault = emu.take_fault(&parts.method, &path);
-    match &fault {
-        Some(FaultAction::Status(code)) => {
-            let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            set_status(status.as_u16());
-            return rpc_error(status, format!("injected fault: HTTP {code}"));
-        }
-        Some(FaultAction::Throttle) => {
-            set_status(429);
-            let mut r = rpc_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "injected fault: too many requests",
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("0"));
-            return r;
-        }
-        Some(FaultAction::Answer { status, body }) => {
-            set_status(*status);
-            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
-            return (status, axum::Json(body.clone())).into_response();
-        }
-        Some(FaultAction::DelayMs(ms)) => tokio::time::sleep(Duration::from_millis(*ms)).await,
-        Some(FaultAction::DropBefore) => drop_connection(),
-        _ => {}
-    }
-    // The auth proxy: only /apis/v1beta1/healthz is open.
-    if let Some(required) = required.filter(|_| path != "/apis/v1beta1/healthz") {
-        let token = authorization
-            .as_deref()
-            .and_then(|a| a.strip_prefix("Bearer "))
-            .map(str::trim);
-        if token.is_some() && token == forbidden.as_deref() {
-            set_status(403);
-            return plain(
-                StatusCode::FORBIDDEN,
-                "Forbidden (user=system:serviceaccount:sandbox:pipeline, verb=get, resource=datasciencepipelinesapplications, subresource=api)\n",
-            );
-        }
-        if token != Some(required.as_str()) {
-            set_status(401);
-            return plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-        }
-    }
-    let resp = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    set_status(resp.status().as_u16());
-    match fault {
-        Some(FaultAction::DropAfter) => drop_connection(),
-        Some(FaultAction::DelayAfterMs(ms)) => tokio::time::sleep(Duration::from_millis(ms)).await,
-        _ => {}
-    }
-    resp
-}
-
 async fn admin_push_script(
     State(emu): State<Emulator>,
     axum::Json(s): axum::Json<store::RunScriptJson>,
@@ -536,23 +329,6 @@ async fn admin_default_script(
 ) -> StatusCode {
     emu.set_default_script(s.into());
     StatusCode::NO_CONTENT
-}
-
-async fn admin_push_fault(
-    State(emu): State<Emulator>,
-    axum::Json(f): axum::Json<Fault>,
-) -> StatusCode {
-    emu.push_fault(f);
-    StatusCode::NO_CONTENT
-}
-
-async fn admin_clear_faults(State(emu): State<Emulator>) -> StatusCode {
-    emu.clear_faults();
-    StatusCode::NO_CONTENT
-}
-
-async fn admin_requests(State(emu): State<Emulator>) -> axum::Json<Vec<LoggedRequest>> {
-    axum::Json(emu.requests())
 }
 
 async fn admin_runs(State(emu): State<Emulator>) -> axum::Json<Value> {

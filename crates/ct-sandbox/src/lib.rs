@@ -14,6 +14,7 @@
 //! `Emulator::router()`.
 
 pub mod demo;
+pub mod faults;
 pub mod forge;
 pub mod git_http;
 pub mod kfp;

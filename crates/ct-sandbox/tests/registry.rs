@@ -1,6 +1,6 @@
 //! The Model Registry emulator over HTTP: status codes, bodies and semantics of the real server.
 
-use ct_sandbox::registry::{Emulator, Fault, Options, Prefixes};
+use ct_sandbox::registry::{Emulator, Fault, FaultAction, Options, Prefixes};
 use ct_sandbox::{Server, loopback};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -457,9 +457,11 @@ async fn bearer_token_is_enforced_when_configured() {
 #[tokio::test]
 async fn injected_faults() {
     let r = start(Options {
-        registry_fail_first: 1,
-        registry_throttle_first: 1,
-        registry_drop_first: 1,
+        registry_fault: vec![
+            Fault::new(None, None, 1, FaultAction::Status(503)),
+            Fault::new(None, None, 1, FaultAction::Throttle),
+            Fault::new(None, None, 1, FaultAction::DropBefore),
+        ],
         registry_latency: Some(std::time::Duration::from_millis(1)),
         ..Options::default()
     })
@@ -489,7 +491,8 @@ async fn injected_faults() {
 
     r.seed(1).await;
     // Method-scoped: a GET passes while a PATCH fault waits.
-    r.emu.inject(Some(Method::PATCH), Fault::DropBefore, 1);
+    r.emu
+        .inject(Some(Method::PATCH), FaultAction::DropBefore, 1);
     assert_eq!(
         r.get(&format!("{P}/model_versions/2")).await.0,
         StatusCode::OK
@@ -502,7 +505,7 @@ async fn injected_faults() {
         .await;
     assert!(err.is_err(), "connection dropped before answering");
     assert_eq!(r.emu.version("2").unwrap()["author"], "a", "not processed");
-    r.emu.inject(Some(Method::PATCH), Fault::DropAfter, 1);
+    r.emu.inject(Some(Method::PATCH), FaultAction::DropAfter, 1);
     let err = r
         .http
         .patch(format!("{}{P}/model_versions/2", r.url))
@@ -511,11 +514,11 @@ async fn injected_faults() {
         .await;
     assert!(err.is_err(), "connection dropped after processing");
     assert_eq!(r.emu.version("2").unwrap()["author"], "applied");
-    r.emu.inject(None, Fault::Status(502), 1);
+    r.emu.inject(None, FaultAction::Status(502), 1);
     assert_eq!(
         r.get(&format!("{P}/model_versions/2")).await.0,
         StatusCode::BAD_GATEWAY
     );
-    assert_eq!(r.emu.pending_faults(), 0);
+    assert_eq!(r.emu.faults().pending(), 0);
     assert_eq!(r.emu.count("PATCH"), 2);
 }

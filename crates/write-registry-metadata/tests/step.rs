@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use ct_registry::{ApiVersion, RegistryClient, Request};
-use ct_sandbox::registry::{Emulator, Fault, Options, Prefixes};
+use ct_sandbox::registry::{Emulator, FaultAction, Options, Prefixes};
 use ct_sandbox::{Server, loopback};
 use ct_step::http::{ApiClient, AuthScheme, ClientConfig, Method, TokenSource};
 use predicates::prelude::PredicateBooleanExt;
@@ -178,7 +178,7 @@ fn a_second_run_with_the_same_inputs_sends_no_patch() {
     let dir = tempfile::tempdir().unwrap();
     step(&r, dir.path(), 3, &[]).assert().success();
     assert_eq!(r.emu.count("PATCH"), 2);
-    r.emu.clear_requests();
+    r.emu.faults().clear_requests();
     step(&r, dir.path(), 3, &[]).assert().success();
     assert_eq!(r.emu.count("PATCH"), 0);
     assert!(r.emu.count("GET") > 0);
@@ -456,7 +456,7 @@ fn bad_flags_send_no_request_at_all() {
 fn token_is_required_and_sent_as_bearer() {
     let r = start(Options::default());
     seed(&r.emu, 1, |_| Value::Null);
-    r.emu.require_token(Some("sa-token-abc123"));
+    r.emu.faults().set_tokens(Some("sa-token-abc123"), None);
     let dir = tempfile::tempdir().unwrap();
     step(&r, dir.path(), 1, &[])
         .assert()
@@ -466,7 +466,9 @@ fn token_is_required_and_sent_as_bearer() {
     assert_eq!(r.emu.count("PATCH"), 0);
     let tok = dir.path().join("token");
     // A token the proxy knows but that lacks RBAC: 403, exit 3, a hint.
-    r.emu.forbid_token(Some("weak-token-456"));
+    r.emu
+        .faults()
+        .set_tokens(Some("sa-token-abc123"), Some("weak-token-456"));
     std::fs::write(&tok, "weak-token-456").unwrap();
     step(&r, dir.path(), 1, &[])
         .arg("--token-file")
@@ -505,18 +507,19 @@ fn server_errors_exit_3_and_transient_ones_are_retried() {
     });
     let dir = tempfile::tempdir().unwrap();
     // A 500 is not retried: exit 3 with the server's message.
-    r.emu.inject(Some(Method::GET), Fault::Status(500), 1);
+    r.emu.inject(Some(Method::GET), FaultAction::Status(500), 1);
     step(&r, dir.path(), 2, &[("--registry-api", "v1")])
         .assert()
         .code(3)
         .stderr(contains("HTTP 500"));
     assert_eq!(r.emu.count("PATCH"), 0);
     // One 503 on the first PATCH is retried.
-    r.emu.inject(Some(Method::PATCH), Fault::Status(503), 1);
+    r.emu
+        .inject(Some(Method::PATCH), FaultAction::Status(503), 1);
     step(&r, dir.path(), 2, &[]).assert().success();
     assert_eq!(holders(&r.emu, "test"), ["2"]);
     // Persistent 503: bounded retries, then exit 3.
-    r.emu.inject(None, Fault::Status(503), 10);
+    r.emu.inject(None, FaultAction::Status(503), 10);
     step(&r, dir.path(), 1, &[("--max-retries", "1")])
         .assert()
         .code(3)
@@ -619,7 +622,7 @@ fn two_versions_racing_for_the_label_end_with_one_holder() {
         }
     });
     // Small latency so the two runs' requests interleave.
-    r.emu.set_latency(Duration::from_millis(2));
+    r.emu.faults().set_latency(Duration::from_millis(2));
     let a = client(&r, 2);
     let b = client(&r, 2);
     for round in 0..4 {
@@ -649,15 +652,16 @@ fn faults_are_retried_without_duplicate_writes() {
         }
     });
     let c = client(&r, 100);
-    r.emu.inject(Some(Method::GET), Fault::Throttle, 2);
-    r.emu.inject(Some(Method::GET), Fault::DropBefore, 1);
-    r.emu.inject(Some(Method::PATCH), Fault::DropAfter, 1);
-    r.emu.inject(Some(Method::PATCH), Fault::Status(502), 2);
+    r.emu.inject(Some(Method::GET), FaultAction::Throttle, 2);
+    r.emu.inject(Some(Method::GET), FaultAction::DropBefore, 1);
+    r.emu.inject(Some(Method::PATCH), FaultAction::DropAfter, 1);
+    r.emu
+        .inject(Some(Method::PATCH), FaultAction::Status(502), 2);
     let out = r.rt.block_on(async {
         let plan = ct_registry::plan(&c, &request(2)).await.unwrap();
         ct_registry::apply(&c, &plan).await.unwrap()
     });
-    assert_eq!(r.emu.pending_faults(), 0);
+    assert_eq!(r.emu.faults().pending(), 0);
     assert_eq!(out.patches, 3);
     assert_eq!(holders(&r.emu, "prod"), ["2"]);
     assert_eq!(props(&r.emu, "2"), json!({"k": string("v")}));
@@ -715,12 +719,8 @@ fn a_failure_half_way_is_finished_by_the_re_run() {
     });
     let dir = tempfile::tempdir().unwrap();
     // The artifact PATCH fails for good (500 is not retried): the versions were written.
-    r.emu.inject_at(
-        Some(Method::PATCH),
-        "/model_artifacts/",
-        Fault::Status(500),
-        1,
-    );
+    let fault = r#"{"method":"PATCH","path":"*/model_artifacts/*","action":{"status":500}}"#;
+    r.emu.faults().push(fault.parse().unwrap());
     step(&r, dir.path(), 2, &[])
         .assert()
         .code(3)
@@ -730,7 +730,7 @@ fn a_failure_half_way_is_finished_by_the_re_run() {
     assert_eq!(holders(&r.emu, "test"), ["2"]);
     assert_eq!(r.emu.artifact("2").unwrap()["uri"], "s3://bucket/jukebox/2");
     // The Tekton retry plans only what is left: the artifact.
-    r.emu.clear_requests();
+    r.emu.faults().clear_requests();
     step(&r, dir.path(), 2, &[]).assert().success();
     let patches: Vec<String> = r
         .emu
