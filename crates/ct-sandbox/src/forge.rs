@@ -149,8 +149,8 @@ impl Inner {
                 return Some(u.login.clone());
             }
         }
-        let t = s.tokens.iter().find(|t| t.token == user)?;
-        s.user(t.user_id).map(|u| u.login.clone())
+        let uid = s.token_user(user)?;
+        s.user(uid).map(|u| u.login.clone())
     }
 }
 

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::store::{PullRec, RepoRec, Store};
+use super::store::{PullRec, RepoRec, Store, now};
 use super::{Inner, git};
 
 /// An error answer (status and JSON body), small enough to travel in a `Result`.
@@ -87,6 +87,23 @@ pub(crate) fn check_access(
 /// The index of pull request `number` in `r`.
 pub(crate) fn pull_idx(r: &RepoRec, number: i64) -> Option<usize> {
     r.pulls.iter().position(|p| p.number == number)
+}
+
+/// Close (`Some(false)`) or reopen (`Some(true)`) pull request `p`; a merged one stays
+/// closed. Whether it was reopened.
+pub(crate) fn set_pull_open(p: &mut PullRec, open: Option<bool>) -> bool {
+    match open {
+        Some(false) if p.open => {
+            p.open = false;
+            p.closed_at = Some(now());
+            false
+        }
+        Some(true) if !p.open && !p.merged => {
+            p.open = true;
+            true
+        }
+        _ => false,
+    }
 }
 
 /// The JSON of one pull request in a forge's view.

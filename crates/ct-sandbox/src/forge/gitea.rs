@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::common::{pull_idx, resolve_rev};
-use super::store::{Gitea, HookRec, LabelRec, Store, TokenRec, now};
+use super::common::{pull_idx, resolve_rev, set_pull_open};
+use super::store::{Gitea, HookRec, LabelRec, Store, TokenRec, UserRec, now};
 use super::{Inner, apply_race, create_repo, git, merge_pull, new_pull};
 
 type St = State<Arc<Inner>>;
@@ -92,12 +92,7 @@ pub(crate) fn authenticate(
         )
     };
     match scheme.to_ascii_lowercase().as_str() {
-        "token" | "bearer" => s
-            .tokens
-            .iter()
-            .find(|t| t.token == cred)
-            .map(|t| Some(t.user_id))
-            .ok_or_else(bad_token),
+        "token" | "bearer" => s.token_user(cred).map(Some).ok_or_else(bad_token),
         "basic" => {
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(cred)
@@ -129,8 +124,8 @@ pub(crate) fn authenticate(
                     ),
                 ));
             }
-            if let Some(t) = s.tokens.iter().find(|t| t.token == user) {
-                return Ok(Some(t.user_id));
+            if let Some(uid) = s.token_user(user) {
+                return Ok(Some(uid));
             }
             Err(err(
                 inner,
@@ -495,14 +490,7 @@ async fn create_org_repo(
     Path(org): Path<String>,
     b: Bytes,
 ) -> ApiResult {
-    let uid = {
-        let s = inner.lock();
-        let uid = signed_in(&inner, &s, &h)?;
-        if !s.user_by_login(&org).is_some_and(|u| u.is_org) {
-            return Err(nf(&inner));
-        }
-        uid
-    };
+    let uid = caller_for_owner(&inner, &h, &org, signed_in, |u| u.is_org)?;
     repo_create(&inner, &org, uid, &b)
 }
 
@@ -512,15 +500,25 @@ async fn admin_create_repo(
     Path(user): Path<String>,
     b: Bytes,
 ) -> ApiResult {
-    let uid = {
-        let s = inner.lock();
-        let uid = site_admin(&inner, &s, &h)?;
-        if s.user_by_login(&user).is_none() {
-            return Err(nf(&inner));
-        }
-        uid
-    };
+    let uid = caller_for_owner(&inner, &h, &user, site_admin, |_| true)?;
     repo_create(&inner, &user, uid, &b)
+}
+
+/// The caller as `who` checks it, creating a repository for `owner`: 404 unless `owner`
+/// is an account that `fits`.
+fn caller_for_owner(
+    inner: &Inner,
+    h: &HeaderMap,
+    owner: &str,
+    who: fn(&Inner, &Store, &HeaderMap) -> Result<i64, ApiError>,
+    fits: fn(&UserRec) -> bool,
+) -> Result<i64, ApiError> {
+    let s = inner.lock();
+    let uid = who(inner, &s, h)?;
+    if !s.user_by_login(owner).is_some_and(fits) {
+        return Err(nf(inner));
+    }
+    Ok(uid)
 }
 
 fn repo_create(inner: &Inner, owner: &str, creator: i64, b: &Bytes) -> ApiResult {
@@ -845,17 +843,15 @@ async fn list_commits(
     Ok(json_resp(StatusCode::OK, Value::Array(items)))
 }
 
-fn pulls_json(
+/// Gitea's JSON of pull `pi` of repository `ri`.
+fn pull_json(
     inner: &Inner,
     s: &Store,
     ri: usize,
-    idx: &[usize],
+    pi: usize,
     branches: &BTreeMap<String, String>,
-) -> Vec<Value> {
-    let g = view(inner, s);
-    idx.iter()
-        .map(|i| g.pull(&s.repos[ri], &s.repos[ri].pulls[*i], branches))
-        .collect()
+) -> Value {
+    view(inner, s).pull(&s.repos[ri], &s.repos[ri].pulls[pi], branches)
 }
 
 async fn list_pulls(
@@ -881,7 +877,10 @@ async fn list_pulls(
         })
         .collect();
     idx.reverse();
-    let items = pulls_json(&inner, &s, ctx.ri, &idx, &branches);
+    let items = idx
+        .iter()
+        .map(|i| pull_json(&inner, &s, ctx.ri, *i, &branches))
+        .collect();
     Ok(paged(
         &inner,
         &format!("/repos/{}/pulls", ctx.full),
@@ -899,7 +898,7 @@ async fn get_pull(
     let branches = git::branches(&ctx.dir);
     let s = inner.lock();
     let i = find_pull(&inner, &s, ctx.ri, &index)?;
-    let v = pulls_json(&inner, &s, ctx.ri, &[i], &branches).remove(0);
+    let v = pull_json(&inner, &s, ctx.ri, i, &branches);
     Ok(json_resp(StatusCode::OK, v))
 }
 
@@ -932,7 +931,7 @@ async fn pull_by_base_head(
         .iter()
         .position(|p| p.base == base && p.head == branch)
         .ok_or_else(|| nf(&inner))?;
-    let v = pulls_json(&inner, &s, ctx.ri, &[i], &branches).remove(0);
+    let v = pull_json(&inner, &s, ctx.ri, i, &branches);
     Ok(json_resp(StatusCode::OK, v))
 }
 
@@ -1041,10 +1040,7 @@ async fn create_pull(
         pull.labels = labels;
         let pi = s.insert_pull(ri, pull);
         let number = s.repos[ri].pulls[pi].number;
-        (
-            pulls_json(&inner, &s, ri, &[pi], &branches).remove(0),
-            number,
-        )
+        (pull_json(&inner, &s, ri, pi, &branches), number)
     };
     // Gitea keeps the PR head under refs/pull/N/head.
     let _ = git::update_ref(&ctx.dir, &format!("refs/pull/{number}/head"), &head_sha);
@@ -1131,19 +1127,16 @@ async fn edit_pull(
     if let Some(b) = opt.base {
         p.base = b;
     }
-    match opt.state.as_deref() {
-        Some("closed") if p.open => {
-            p.open = false;
-            p.closed_at = Some(now());
-        }
-        Some("open") if !p.open && !p.merged => {
-            p.open = true;
-            p.closed_at = None;
-        }
-        _ => {}
+    let open = match opt.state.as_deref() {
+        Some("closed") => Some(false),
+        Some("open") => Some(true),
+        _ => None,
+    };
+    if set_pull_open(p, open) {
+        p.closed_at = None;
     }
     p.updated = now();
-    let v = pulls_json(&inner, &s, ri, &[pi], &branches).remove(0);
+    let v = pull_json(&inner, &s, ri, pi, &branches);
     Ok(json_resp(StatusCode::CREATED, v))
 }
 

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::common::{
     Denied, R, Reject, check_access, json_body, ok, page_window, pull_answer, pull_idx,
-    repo_dir as dir, resolve_rev, show_pull,
+    repo_dir as dir, resolve_rev, set_pull_open, show_pull,
 };
 use super::store::{LabelRec, PullRec, RepoRec, Store, now};
 use super::{Inner, apply_race, git, new_pull};
@@ -45,14 +45,23 @@ fn validation(errors: Value) -> Reject {
     )
 }
 
-/// Decode a JSON request body; GitHub answers a parse failure with 400.
-fn body<T: DeserializeOwned>(b: &Bytes) -> Result<T, Reject> {
-    json_body(b, |e| {
+/// A write request: the repository (push access required), the caller and the JSON body
+/// (GitHub answers a parse failure with 400).
+fn write_request<T: DeserializeOwned>(
+    inner: &Inner,
+    h: &HeaderMap,
+    owner: &str,
+    name: &str,
+    b: &Bytes,
+) -> Result<(usize, Option<i64>, T), Reject> {
+    let (ri, uid) = repo(inner, h, owner, name, true)?;
+    let opt = json_body(b, |e| {
         error(
             StatusCode::BAD_REQUEST,
             &format!("Problems parsing JSON: {e}"),
         )
-    })
+    })?;
+    Ok((ri, uid, opt))
 }
 
 fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Reject> {
@@ -63,10 +72,8 @@ fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Reject> {
     if !matches!(scheme.to_ascii_lowercase().as_str(), "bearer" | "token") {
         return Err(error(StatusCode::UNAUTHORIZED, "Bad credentials"));
     }
-    s.tokens
-        .iter()
-        .find(|t| t.token == cred.trim())
-        .map(|t| Some(t.user_id))
+    s.token_user(cred.trim())
+        .map(Some)
         .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "Bad credentials"))
 }
 
@@ -307,8 +314,7 @@ async fn create_pull(
     Path((o, n)): Path<(String, String)>,
     b: Bytes,
 ) -> R {
-    let (ri, uid) = repo(&inner, &h, &o, &n, true)?;
-    let opt: CreateQ = body(&b)?;
+    let (ri, uid, opt) = write_request::<CreateQ>(&inner, &h, &o, &n, &b)?;
     let d = dir(&inner, ri);
     let branches = git::branches(&d);
     let head_raw = opt.head.unwrap_or_default();
@@ -375,8 +381,7 @@ async fn update_pull(
     Path((o, n, num)): Path<(String, String, i64)>,
     b: Bytes,
 ) -> R {
-    let (ri, _) = repo(&inner, &h, &o, &n, true)?;
-    let opt: UpdateQ = body(&b)?;
+    let (ri, _, opt) = write_request::<UpdateQ>(&inner, &h, &o, &n, &b)?;
     let branches = git::branches(&dir(&inner, ri));
     let mut s = inner.lock();
     let pi = pull_idx(&s.repos[ri], num).ok_or_else(not_found)?;
@@ -387,14 +392,12 @@ async fn update_pull(
     if let Some(bd) = opt.body {
         p.body = bd;
     }
-    match opt.state.as_deref() {
-        Some("closed") if p.open => {
-            p.open = false;
-            p.closed_at = Some(now());
-        }
-        Some("open") if !p.open && !p.merged => p.open = true,
-        _ => {}
-    }
+    let open = match opt.state.as_deref() {
+        Some("closed") => Some(false),
+        Some("open") => Some(true),
+        _ => None,
+    };
+    set_pull_open(p, open);
     p.updated = now();
     Ok(pull_answer(
         StatusCode::OK,
@@ -476,8 +479,7 @@ async fn add_labels(
     Path((o, n, num)): Path<(String, String, i64)>,
     b: Bytes,
 ) -> R {
-    let (ri, _) = repo(&inner, &h, &o, &n, true)?;
-    let opt: LabelsQ = body(&b)?;
+    let (ri, _, opt) = write_request::<LabelsQ>(&inner, &h, &o, &n, &b)?;
     let mut s = inner.lock();
     let pi = pull_idx(&s.repos[ri], num).ok_or_else(not_found)?;
     for name in opt.names() {
@@ -524,8 +526,7 @@ async fn add_assignees(
     Path((o, n, num)): Path<(String, String, i64)>,
     b: Bytes,
 ) -> R {
-    let (ri, _) = repo(&inner, &h, &o, &n, true)?;
-    let opt: AssigneesQ = body(&b)?;
+    let (ri, _, opt) = write_request::<AssigneesQ>(&inner, &h, &o, &n, &b)?;
     let branches = git::branches(&dir(&inner, ri));
     let mut s = inner.lock();
     let pi = pull_idx(&s.repos[ri], num).ok_or_else(not_found)?;

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::common::{
     Denied, R, Reject, check_access, json_body, ok, page_window, pull_answer, pull_idx,
-    repo_dir as dir, resolve_rev, show_pull,
+    repo_dir as dir, resolve_rev, set_pull_open, show_pull,
 };
 use super::store::{LabelRec, PullRec, RepoRec, Store, now};
 use super::{Inner, apply_race, git, new_pull};
@@ -28,11 +28,19 @@ fn error(status: StatusCode, message: impl Into<Value>) -> Reject {
     Reject(status, json!({"message": message.into()}))
 }
 
-/// Decode a JSON request body; GitLab answers a parse failure with 400.
-fn body<T: DeserializeOwned>(b: &Bytes) -> Result<T, Reject> {
-    json_body(b, |e| {
+/// A write request: the project (membership required), the caller and the JSON body
+/// (GitLab answers a parse failure with 400).
+fn write_request<T: DeserializeOwned>(
+    inner: &Inner,
+    h: &HeaderMap,
+    id: &str,
+    b: &Bytes,
+) -> Result<(usize, Option<i64>, T), Reject> {
+    let (ri, uid) = project(inner, h, id, true)?;
+    let opt = json_body(b, |e| {
         error(StatusCode::BAD_REQUEST, format!("400 Bad request - {e}"))
-    })
+    })?;
+    Ok((ri, uid, opt))
 }
 
 /// GitLab's 404 for a merge request that does not exist.
@@ -51,10 +59,8 @@ fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Reject> {
     } else {
         return Ok(None);
     };
-    s.tokens
-        .iter()
-        .find(|t| t.token == token)
-        .map(|t| Some(t.user_id))
+    s.token_user(&token)
+        .map(Some)
         .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "401 Unauthorized"))
 }
 
@@ -308,8 +314,7 @@ struct CreateQ {
 }
 
 async fn create_mr(State(inner): St, h: HeaderMap, Path(id): Path<String>, b: Bytes) -> R {
-    let (ri, uid) = project(&inner, &h, &id, true)?;
-    let opt: CreateQ = body(&b)?;
+    let (ri, uid, opt) = write_request::<CreateQ>(&inner, &h, &id, &b)?;
     let (Some(src), Some(dst), Some(title)) = (opt.source_branch, opt.target_branch, opt.title)
     else {
         return Err(error(
@@ -376,8 +381,7 @@ async fn update_mr(
     Path((id, iid)): Path<(String, i64)>,
     b: Bytes,
 ) -> R {
-    let (ri, _) = project(&inner, &h, &id, true)?;
-    let opt: UpdateQ = body(&b)?;
+    let (ri, _, opt) = write_request::<UpdateQ>(&inner, &h, &id, &b)?;
     let branches = git::branches(&dir(&inner, ri));
     let mut s = inner.lock();
     let pi = pull_idx(&s.repos[ri], iid).ok_or_else(mr_not_found)?;
@@ -402,14 +406,12 @@ async fn update_mr(
             p.labels.push(l);
         }
     }
-    match opt.state_event.as_deref() {
-        Some("close") if p.open => {
-            p.open = false;
-            p.closed_at = Some(now());
-        }
-        Some("reopen") if !p.open && !p.merged => p.open = true,
-        _ => {}
-    }
+    let open = match opt.state_event.as_deref() {
+        Some("close") => Some(false),
+        Some("reopen") => Some(true),
+        _ => None,
+    };
+    set_pull_open(p, open);
     p.updated = now();
     Ok(pull_answer(
         StatusCode::OK,

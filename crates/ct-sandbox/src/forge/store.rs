@@ -123,6 +123,14 @@ impl Store {
         self.next_id
     }
 
+    /// The user an access token belongs to.
+    pub fn token_user(&self, token: &str) -> Option<i64> {
+        self.tokens
+            .iter()
+            .find(|t| t.token == token)
+            .map(|t| t.user_id)
+    }
+
     pub fn user(&self, id: i64) -> Option<&UserRec> {
         self.users.iter().find(|u| u.id == id)
     }
