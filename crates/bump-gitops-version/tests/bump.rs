@@ -48,6 +48,20 @@ fn pre_receive_hook(bare: &std::path::Path, script: &str) {
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// A pre-receive hook in which a concurrent writer (`other`) runs `body`, which sets `$c`
+/// to a new commit, and moves `main` to it before git updates the ref for the push.
+fn concurrent_writer_hook(body: &str) -> String {
+    format!(
+        r#"#!/bin/sh
+cat >/dev/null
+unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+export GIT_AUTHOR_NAME=other GIT_AUTHOR_EMAIL=other@example.com GIT_COMMITTER_NAME=other GIT_COMMITTER_EMAIL=other@example.com
+{body}git update-ref refs/heads/main "$c"
+exit 0
+"#
+    )
+}
+
 #[test]
 fn bump_on_main_changes_only_the_values_and_a_rerun_is_a_noop() {
     let server = GitServer::start();
@@ -505,21 +519,17 @@ fn a_lost_race_is_retried_on_the_new_tip_without_forcing() {
     let bare = repo_with_config(&server);
     pre_receive_hook(
         &bare,
-        r#"#!/bin/sh
-cat >/dev/null
-[ -e "$GIT_DIR/raced" ] && exit 0
+        &concurrent_writer_hook(
+            r#"[ -e "$GIT_DIR/raced" ] && exit 0
 touch "$GIT_DIR/raced"
-unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
-export GIT_AUTHOR_NAME=other GIT_AUTHOR_EMAIL=other@example.com GIT_COMMITTER_NAME=other GIT_COMMITTER_EMAIL=other@example.com
 export GIT_INDEX_FILE="$GIT_DIR/race-index"
 git read-tree refs/heads/main
 blob=$(echo "other writer" | git hash-object -w --stdin)
 git update-index --add --cacheinfo 100644,"$blob",other.txt
 tree=$(git write-tree)
 c=$(echo "concurrent writer" | git commit-tree "$tree" -p refs/heads/main)
-git update-ref refs/heads/main "$c"
-exit 0
 "#,
+        ),
     );
     let before = count(&bare, "main");
     let run = Step::new(&server.repo_url("org/gitops"))
@@ -554,14 +564,10 @@ fn races_beyond_max_attempts_fail_without_forcing() {
     // Every push loses the race.
     pre_receive_hook(
         &bare,
-        r#"#!/bin/sh
-cat >/dev/null
-unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
-export GIT_AUTHOR_NAME=other GIT_AUTHOR_EMAIL=o@example.com GIT_COMMITTER_NAME=other GIT_COMMITTER_EMAIL=o@example.com
-c=$(echo "busy writer" | git commit-tree refs/heads/main^{tree} -p refs/heads/main)
-git update-ref refs/heads/main "$c"
-exit 0
+        &concurrent_writer_hook(
+            r#"c=$(echo "busy writer" | git commit-tree refs/heads/main^{tree} -p refs/heads/main)
 "#,
+        ),
     );
     let run = Step::new(&server.repo_url("org/gitops"))
         .args(&[

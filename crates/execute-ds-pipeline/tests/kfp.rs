@@ -57,12 +57,17 @@ impl Env {
         std::fs::read_to_string(self.results.path().join(name)).ok()
     }
 
-    fn posts(&self, path: &str) -> Vec<LoggedRequest> {
+    /// The logged `method` requests to `path`, oldest first.
+    fn requests_to(&self, method: &str, path: &str) -> Vec<LoggedRequest> {
         self.emu
             .requests()
             .into_iter()
-            .filter(|r| r.method == "POST" && r.path == path)
+            .filter(|r| r.method == method && r.path == path)
             .collect()
+    }
+
+    fn posts(&self, path: &str) -> Vec<LoggedRequest> {
+        self.requests_to("POST", path)
     }
 
     /// The JSON body of the `i`-th create-run request.
@@ -157,10 +162,9 @@ async fn create_run_body_equals_the_kfp_2_9_golden_body() {
 
     // The experiment lookup sent the SDK's exact filter and the namespace-less query.
     let list = env
-        .emu
-        .requests()
+        .requests_to("GET", EXPERIMENTS)
         .into_iter()
-        .find(|r| r.method == "GET" && r.path == EXPERIMENTS)
+        .next()
         .unwrap();
     let filter: String = url::form_urlencoded::parse(list.query.as_bytes())
         .find(|(k, _)| k == "filter")
@@ -500,12 +504,7 @@ async fn transient_faults_on_lookups_are_retried() {
         .await
         .unwrap();
     assert_eq!(env.emu.runs().len(), 1);
-    let gets = env
-        .emu
-        .requests()
-        .iter()
-        .filter(|r| r.method == "GET" && r.path == EXPERIMENTS)
-        .count();
+    let gets = env.requests_to("GET", EXPERIMENTS).len();
     assert_eq!(gets, 3, "two 429s, then the answer");
 }
 
