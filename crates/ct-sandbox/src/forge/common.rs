@@ -106,6 +106,16 @@ pub(crate) fn set_pull_open(p: &mut PullRec, open: Option<bool>) -> bool {
     }
 }
 
+/// The open state a request asks for: `Some(false)` for `close`, `Some(true)` for `reopen`,
+/// `None` for anything else (the forges ignore unknown values).
+pub(crate) fn requested_open(state: Option<&str>, close: &str, reopen: &str) -> Option<bool> {
+    match state {
+        Some(s) if s == close => Some(false),
+        Some(s) if s == reopen => Some(true),
+        _ => None,
+    }
+}
+
 /// The JSON of one pull request in a forge's view.
 pub(crate) type PullView =
     fn(&Inner, &Store, &RepoRec, &PullRec, &BTreeMap<String, String>) -> Value;

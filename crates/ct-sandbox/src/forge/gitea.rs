@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::common::{pull_idx, resolve_rev, set_pull_open};
+use super::common::{pull_idx, requested_open, resolve_rev, set_pull_open};
 use super::store::{Gitea, HookRec, LabelRec, Store, TokenRec, UserRec, now};
 use super::{Inner, apply_race, create_repo, git, merge_pull, new_pull};
 
@@ -1127,11 +1127,7 @@ async fn edit_pull(
     if let Some(b) = opt.base {
         p.base = b;
     }
-    let open = match opt.state.as_deref() {
-        Some("closed") => Some(false),
-        Some("open") => Some(true),
-        _ => None,
-    };
+    let open = requested_open(opt.state.as_deref(), "closed", "open");
     if set_pull_open(p, open) {
         p.closed_at = None;
     }

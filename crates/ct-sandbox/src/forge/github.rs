@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::common::{
     Denied, R, Reject, check_access, json_body, ok, page_window, pull_answer, pull_idx,
-    repo_dir as dir, resolve_rev, set_pull_open, show_pull,
+    repo_dir as dir, requested_open, resolve_rev, set_pull_open, show_pull,
 };
 use super::store::{LabelRec, PullRec, RepoRec, Store, now};
 use super::{Inner, apply_race, git, new_pull};
@@ -392,11 +392,7 @@ async fn update_pull(
     if let Some(bd) = opt.body {
         p.body = bd;
     }
-    let open = match opt.state.as_deref() {
-        Some("closed") => Some(false),
-        Some("open") => Some(true),
-        _ => None,
-    };
+    let open = requested_open(opt.state.as_deref(), "closed", "open");
     set_pull_open(p, open);
     p.updated = now();
     Ok(pull_answer(

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::common::{
     Denied, R, Reject, check_access, json_body, ok, page_window, pull_answer, pull_idx,
-    repo_dir as dir, resolve_rev, set_pull_open, show_pull,
+    repo_dir as dir, requested_open, resolve_rev, set_pull_open, show_pull,
 };
 use super::store::{LabelRec, PullRec, RepoRec, Store, now};
 use super::{Inner, apply_race, git, new_pull};
@@ -406,11 +406,7 @@ async fn update_mr(
             p.labels.push(l);
         }
     }
-    let open = match opt.state_event.as_deref() {
-        Some("close") => Some(false),
-        Some("reopen") => Some(true),
-        _ => None,
-    };
+    let open = requested_open(opt.state_event.as_deref(), "close", "reopen");
     set_pull_open(p, open);
     p.updated = now();
     Ok(pull_answer(
