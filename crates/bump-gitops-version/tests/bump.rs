@@ -48,10 +48,10 @@ fn pre_receive_hook(bare: &std::path::Path, script: &str) {
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// A pre-receive hook in which a concurrent writer (`other`) runs `body`, which sets `$c`
-/// to a new commit, and moves `main` to it before git updates the ref for the push.
-fn concurrent_writer_hook(body: &str) -> String {
-    format!(
+/// Install a pre-receive hook in which a concurrent writer (`other`) runs `body`, which sets
+/// `$c` to a new commit, and moves `main` to it before git updates the ref for the push.
+fn concurrent_writer_hook(bare: &std::path::Path, body: &str) {
+    let script = format!(
         r#"#!/bin/sh
 cat >/dev/null
 unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
@@ -59,7 +59,8 @@ export GIT_AUTHOR_NAME=other GIT_AUTHOR_EMAIL=other@example.com GIT_COMMITTER_NA
 {body}git update-ref refs/heads/main "$c"
 exit 0
 "#
-    )
+    );
+    pre_receive_hook(bare, &script);
 }
 
 #[test]
@@ -517,10 +518,9 @@ fn bad_inputs_fail_before_any_remote_call() {
 fn a_lost_race_is_retried_on_the_new_tip_without_forcing() {
     let server = GitServer::start();
     let bare = repo_with_config(&server);
-    pre_receive_hook(
+    concurrent_writer_hook(
         &bare,
-        &concurrent_writer_hook(
-            r#"[ -e "$GIT_DIR/raced" ] && exit 0
+        r#"[ -e "$GIT_DIR/raced" ] && exit 0
 touch "$GIT_DIR/raced"
 export GIT_INDEX_FILE="$GIT_DIR/race-index"
 git read-tree refs/heads/main
@@ -529,7 +529,6 @@ git update-index --add --cacheinfo 100644,"$blob",other.txt
 tree=$(git write-tree)
 c=$(echo "concurrent writer" | git commit-tree "$tree" -p refs/heads/main)
 "#,
-        ),
     );
     let before = count(&bare, "main");
     let run = Step::new(&server.repo_url("org/gitops"))
@@ -562,12 +561,10 @@ fn races_beyond_max_attempts_fail_without_forcing() {
     let server = GitServer::start();
     let bare = repo_with_config(&server);
     // Every push loses the race.
-    pre_receive_hook(
+    concurrent_writer_hook(
         &bare,
-        &concurrent_writer_hook(
-            r#"c=$(echo "busy writer" | git commit-tree refs/heads/main^{tree} -p refs/heads/main)
+        r#"c=$(echo "busy writer" | git commit-tree refs/heads/main^{tree} -p refs/heads/main)
 "#,
-        ),
     );
     let run = Step::new(&server.repo_url("org/gitops"))
         .args(&[
