@@ -587,3 +587,67 @@ fn races_beyond_max_attempts_fail_without_forcing() {
     let log = git(&bare, &["log", "--format=%s", "main"]);
     assert_eq!(log.matches("busy writer").count(), 3, "{log}");
 }
+
+#[test]
+fn sigterm_stops_between_attempts_with_143_and_no_results() {
+    let server = GitServer::start();
+    let bare = repo_with_config(&server);
+    // Every push loses the race, so the step keeps fetching, re-applying and retrying.
+    concurrent_writer_hook(
+        &bare,
+        r#"c=$(echo "busy writer" | git commit-tree refs/heads/main^{tree} -p refs/heads/main)
+"#,
+    );
+    let mut step = Step::new(&server.repo_url("org/gitops")).args(&[
+        "--file",
+        CONFIG_PATH,
+        "--set",
+        "version=5.0.0",
+        "--max-attempts",
+        "100000",
+    ]);
+    let mut child = step
+        .cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the step is inside its retry loop (at least one lost race).
+    for _ in 0..600 {
+        if server.pushes() >= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(server.pushes() >= 1, "the step never pushed");
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    // Bounded wait: a step that ignored the signal would be killed by Tekton 30 s later.
+    let mut status = None;
+    for _ in 0..500 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("the step did not stop within 25 s of SIGTERM");
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    // Nothing half-done: our value never landed, nothing was forced, no result was written.
+    assert!(!show(&bare, &format!("main:{CONFIG_PATH}")).contains("5.0.0"));
+    assert!(
+        std::fs::read_dir(step.results.path())
+            .unwrap()
+            .next()
+            .is_none(),
+        "no results after SIGTERM"
+    );
+}
