@@ -106,7 +106,7 @@ pub struct KfpClient {
     /// Attempts of an ambiguous run create (after the first), when an idempotency key makes
     /// them safe.
     pub create_retries: u32,
-    /// First backoff step between create attempts (doubles, capped at 8 s).
+    /// First backoff step between create attempts (doubles, capped at 8 s, jittered).
     pub create_backoff: Duration,
 }
 
@@ -354,10 +354,7 @@ impl KfpClient {
     }
 
     async fn backoff(&self, attempt: u32, why: &str) {
-        let d = self
-            .create_backoff
-            .saturating_mul(1 << attempt.min(8))
-            .min(Duration::from_secs(8));
+        let d = ct_step::http::backoff_delay(self.create_backoff, attempt);
         tracing::warn!(
             "POST {API}/runs: {why}; retry {}/{} in {d:?}",
             attempt + 1,

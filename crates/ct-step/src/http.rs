@@ -140,6 +140,16 @@ pub fn parse_base_url(s: &str, flag: &str) -> Result<Url> {
     Ok(url)
 }
 
+/// The wait before retry `attempt` (0-based): `base` doubled per attempt, capped at 8 s, with
+/// jitter (anywhere in the upper half), so concurrent clients do not retry in lockstep.
+pub fn backoff_delay(base: Duration, attempt: u32) -> Duration {
+    let exp = base
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(Duration::from_secs(8));
+    let half = exp / 2;
+    half + Duration::from_millis(fastrand::u64(0..=half.as_millis() as u64))
+}
+
 /// Percent-encode one path segment (`/` included).
 pub fn segment(s: &str) -> String {
     const SEG: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -260,17 +270,10 @@ impl ApiClient {
     }
 
     fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(ra) = retry_after {
-            return ra.min(Duration::from_secs(30));
+        match retry_after {
+            Some(ra) => ra.min(Duration::from_secs(30)),
+            None => backoff_delay(self.backoff, attempt),
         }
-        let cap = Duration::from_secs(8);
-        let exp = self
-            .backoff
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(cap);
-        // Full jitter: anywhere in [exp/2, exp].
-        let half = exp / 2;
-        half + Duration::from_millis(fastrand::u64(0..=half.as_millis() as u64))
     }
 
     async fn execute(&self, rb: &RequestBuilder<'_>) -> Result<Response> {

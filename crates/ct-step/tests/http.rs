@@ -198,3 +198,16 @@ fn bad_ca_file_is_a_usage_error() {
     let e = ApiClient::new(cfg).unwrap_err();
     assert_eq!(e.exit_code(), 2, "{e}");
 }
+
+#[test]
+fn backoff_doubles_with_jitter_and_is_capped() {
+    use ct_step::http::backoff_delay;
+    let base = Duration::from_millis(100);
+    for attempt in 0..6 {
+        let exp = Duration::from_millis(100 << attempt);
+        let d = backoff_delay(base, attempt);
+        assert!(d >= exp / 2 && d <= exp, "attempt {attempt}: {d:?}");
+    }
+    assert!(backoff_delay(base, 30) <= Duration::from_secs(8));
+    assert!(backoff_delay(base, 30) >= Duration::from_secs(4));
+}
