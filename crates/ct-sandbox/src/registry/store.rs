@@ -401,6 +401,17 @@ pub struct Entity {
 }
 
 impl Entity {
+    /// A new entity, created and last updated at `now`.
+    fn new(id: u64, parent: Option<u64>, now: u64, fields: Map<String, Value>) -> Self {
+        Entity {
+            id,
+            parent,
+            created: now,
+            updated: now,
+            fields,
+        }
+    }
+
     /// The JSON the server returns.
     pub fn to_json(&self) -> Value {
         let mut m = self.fields.clone();
@@ -486,14 +497,7 @@ impl Store {
         defaults(&mut fields, "LIVE");
         self.next_context += 1;
         let id = self.next_context;
-        let now = self.now();
-        let e = Entity {
-            id,
-            parent: None,
-            created: now,
-            updated: now,
-            fields,
-        };
+        let e = Entity::new(id, None, self.now(), fields);
         self.models.insert(id, e.clone());
         Ok(e)
     }
@@ -524,14 +528,7 @@ impl Store {
         defaults(&mut fields, "LIVE");
         self.next_context += 1;
         let id = self.next_context;
-        let now = self.now();
-        let e = Entity {
-            id,
-            parent: Some(model_id),
-            created: now,
-            updated: now,
-            fields,
-        };
+        let e = Entity::new(id, Some(model_id), self.now(), fields);
         self.versions.insert(id, e.clone());
         Ok(e)
     }
@@ -574,14 +571,7 @@ impl Store {
         defaults(&mut fields, "UNKNOWN");
         self.next_artifact += 1;
         let id = self.next_artifact;
-        let now = self.now();
-        let e = Entity {
-            id,
-            parent: version,
-            created: now,
-            updated: now,
-            fields,
-        };
+        let e = Entity::new(id, version, self.now(), fields);
         self.artifacts.insert(id, e.clone());
         Ok((e, true))
     }
