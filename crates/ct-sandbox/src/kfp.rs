@@ -31,8 +31,8 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub use crate::faults::{Fault, FaultAction, LoggedRequest};
-use crate::faults::{Faults, Style};
+pub use ct_emulator::{Fault, FaultAction, LoggedRequest};
+use ct_emulator::{Front as Faults, Style};
 use ct_step::cli::parse_duration;
 use store::{ExperimentRec, PipelineRec, RunRec, VersionRec};
 pub use store::{Outcome, RunScript};
@@ -168,12 +168,12 @@ impl Emulator {
     pub fn router(&self) -> Router {
         let api = self.faults().layer(api::routes()).with_state(self.clone());
         let admin = Router::new()
-            .route("/_emulator/scripts", post(admin_push_script))
-            .route("/_emulator/default-script", put(admin_default_script))
-            .route("/_emulator/runs", get(admin_runs))
-            .route("/_emulator/runs/{id}/state", post(admin_set_state))
+            .route("/scripts", post(admin_push_script))
+            .route("/default-script", put(admin_default_script))
+            .route("/runs", get(admin_runs))
+            .route("/runs/{id}/state", post(admin_set_state))
             .with_state(self.clone());
-        api.merge(admin).merge(self.faults().admin_routes())
+        api.merge(self.faults().admin_routes(admin))
     }
 
     // ---- test-facing API ----

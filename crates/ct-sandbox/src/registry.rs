@@ -26,8 +26,8 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-pub use crate::faults::{Fault, FaultAction, LoggedRequest};
-use crate::faults::{Faults, Style};
+pub use ct_emulator::{Fault, FaultAction, LoggedRequest};
+use ct_emulator::{Front as Faults, Style};
 use store::{ApiResult, Entity, Kind, Store, decode};
 
 /// Errors of the proxy in front of the real server are plain text.
@@ -143,8 +143,8 @@ impl Emulator {
         let faults = self.faults();
         faults
             .layer(r.fallback(not_found_page))
-            .merge(faults.admin_routes())
             .with_state(self.clone())
+            .merge(faults.admin_routes(Router::new()))
     }
 
     /// Request log, latency, faults and tokens (shared with the other emulators).

@@ -1,10 +1,10 @@
-//! The front the API emulators put before their routes: a request log, latency, scripted faults
+//! The front every emulator puts before its API routes: a request log, latency, scripted faults
 //! (5xx bursts, 429, delays, dropped connections, answers lost after processing, canned answers)
 //! and bearer tokens checked like the auth proxy in front of the real server (plain 401/403).
 //!
-//! An emulator holds one [`Faults`] handle with its [`Style`], wraps its API routes with
-//! [`Faults::layer`] and merges [`Faults::admin_routes`] for other processes. Faults are JSON
-//! too (`--kfp-fault`, `--registry-fault`), e.g.
+//! An emulator holds one [`Front`] with its [`Style`], wraps its API routes with
+//! [`Front::layer`] and serves [`Front::admin_routes`] (`/_emulator/...`) for other processes.
+//! Faults are JSON too (`--kfp-fault`, `--registry-fault`), e.g.
 //! `{"method":"GET","path":"/apis/v2beta1/runs/*","times":3,"action":{"status":503}}`.
 
 use std::str::FromStr;
@@ -127,6 +127,9 @@ pub struct Style {
 
 const MAX_LOG: usize = 5000;
 
+/// Where every emulator serves its admin routes.
+pub const ADMIN: &str = "/_emulator";
+
 #[derive(Debug, Default)]
 struct Script {
     faults: Vec<Fault>,
@@ -138,15 +141,15 @@ struct Script {
 
 /// Handle on an emulator's faults, tokens and request log (cheap to clone).
 #[derive(Debug, Clone)]
-pub struct Faults {
+pub struct Front {
     script: Arc<Mutex<Script>>,
     style: Style,
 }
 
-impl Faults {
+impl Front {
     /// No faults, no latency, no auth, answering in `style`.
     pub fn new(style: Style) -> Self {
-        Faults {
+        Front {
             script: Arc::default(),
             style,
         }
@@ -185,9 +188,24 @@ impl Faults {
         (s.required, s.forbidden) = (required.map(String::from), forbidden.map(String::from));
     }
 
+    /// Apply `action` to the next `count` requests with this method (any method when `None`).
+    pub fn inject(&self, method: Option<Method>, action: FaultAction, count: u32) {
+        let method = method.as_ref().map(Method::as_str);
+        self.push(Fault::new(method, None, count, action));
+    }
+
     /// Every request so far, oldest first (the latest 5000).
     pub fn requests(&self) -> Vec<LoggedRequest> {
         self.lock().requests.clone()
+    }
+
+    /// How many logged requests have this method (e.g. `"PATCH"`).
+    pub fn count(&self, method: &str) -> usize {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.method == method)
+            .count()
     }
 
     /// Forget the request log.
@@ -200,9 +218,11 @@ impl Faults {
         router.layer(middleware::from_fn_with_state(self.clone(), front))
     }
 
+    /// The admin routes under [`ADMIN`], outside the front (no auth, no faults, not logged):
     /// `POST /_emulator/faults` (a [`Fault`] as JSON), `DELETE /_emulator/faults`,
-    /// `GET /_emulator/requests`: no auth, no faults.
-    pub fn admin_routes<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+    /// `GET /_emulator/requests`, and the emulator's own `extra` routes (paths relative to
+    /// `/_emulator`, e.g. `/runs/{id}/state`).
+    pub fn admin_routes(&self, extra: Router) -> Router {
         let (f, g, h) = (self.clone(), self.clone(), self.clone());
         let push = move |Json(fault): Json<Fault>| async move {
             f.push(fault);
@@ -212,12 +232,10 @@ impl Faults {
             g.clear();
             StatusCode::NO_CONTENT
         };
-        Router::new()
-            .route("/_emulator/faults", post(push).delete(clear))
-            .route(
-                "/_emulator/requests",
-                get(move || async move { Json(h.requests()) }),
-            )
+        let shared = Router::new()
+            .route("/faults", post(push).delete(clear))
+            .route("/requests", get(move || async move { Json(h.requests()) }));
+        Router::new().nest(ADMIN, shared.merge(extra))
     }
 
     fn take(&self, method: &Method, path: &str) -> Option<FaultAction> {
@@ -253,7 +271,7 @@ fn drop_connection() -> ! {
     std::panic::resume_unwind(Box::new("injected dropped connection"))
 }
 
-async fn front(State(f): State<Faults>, req: Request, next: Next) -> Response {
+async fn front(State(f): State<Front>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, 64 << 20).await.unwrap_or_default();
     let path = parts.uri.path().to_string();
@@ -350,7 +368,7 @@ mod tests {
 
     #[test]
     fn zero_times_does_nothing_and_a_forbidden_token_alone_is_refused() {
-        let f = Faults::new(Style {
+        let f = Front::new(Style {
             error: |s, m| (s, m).into_response(),
             forbidden: "Forbidden\n",
             open_paths: &[],
