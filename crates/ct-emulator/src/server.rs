@@ -50,6 +50,21 @@ impl Server {
         Self::serve(listener, router)
     }
 
+    /// Bind `addr`, build the app for the bound URL (`build` returns the emulator's handle and
+    /// router), and serve it.
+    pub async fn start_app<T>(
+        addr: SocketAddr,
+        build: impl FnOnce(&str) -> crate::Result<(T, Router)>,
+    ) -> crate::Result<(T, Server)> {
+        let (listener, url) = Self::bind(addr)
+            .await
+            .map_err(|e| crate::Error::internal(format!("cannot listen on {addr}: {e}")))?;
+        let (app, router) = build(&url)?;
+        let server = Self::serve(listener, router)
+            .map_err(|e| crate::Error::internal(format!("cannot serve on {url}: {e}")))?;
+        Ok((app, server))
+    }
+
     /// Stop accepting, let in-flight requests finish.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

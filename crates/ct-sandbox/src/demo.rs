@@ -26,13 +26,14 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::forge::Repo;
-use crate::kfp::Outcome;
 use crate::serve::{Sandbox, ServeArgs};
 use crate::tekton::trigger::Decision;
 use crate::tekton::{
     self, Binding, Bundle, Observer, ParamValue, PipelineRunReport, RunOptions, RunStatus,
     TaskRunReport, TaskStatus,
 };
+use ct_emulator::Emulator;
+use ct_kfp_emulator::RunEnd as Outcome;
 
 /// The step binaries the Tasks run (`/usr/local/bin/<name>` in the image).
 pub const STEP_BINARIES: &[&str] = &[
@@ -223,7 +224,7 @@ impl Demo {
             root: Some(work.join("forge")),
             ..Default::default()
         };
-        let kfp_options = crate::kfp::Options {
+        let kfp_options = ct_kfp_emulator::Options {
             kfp_pending: config.training_pending,
             kfp_running: config.training_time,
             kfp_outcome: config.training_outcome,
@@ -451,7 +452,7 @@ impl Demo {
         p.insert("version".into(), s(short(&self.revision)));
         p.insert("app-name".into(), s(APP));
         p.insert("git-author".into(), s(USER));
-        p.insert("kfp-url".into(), s(&self.sandbox.kfp_server.url));
+        p.insert("kfp-url".into(), s(&self.sandbox.kfp.url()));
         p.insert("registry-url".into(), s(&self.sandbox.registry_server.url));
         p.insert("gitops-repo-url".into(), s(&self.gitops_repo.clone_url));
         p.insert("gitops-repo".into(), s(&format!("{USER}/{GITOPS_REPO}")));
@@ -1035,7 +1036,7 @@ fn demo(args: DemoArgs, rt: &tokio::runtime::Runtime) -> Result<ExitCode, String
     let mut demo = rt.block_on(Demo::start(config))?;
     eprintln!(
         "sandbox: kfp {}  registry {}  forge {}",
-        demo.sandbox.kfp_server.url,
+        demo.sandbox.kfp.url(),
         demo.sandbox.registry_server.url,
         demo.sandbox.forge.base_url()
     );

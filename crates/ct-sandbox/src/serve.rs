@@ -4,7 +4,10 @@ use std::net::IpAddr;
 
 use clap::Args;
 
-use crate::{Server, forge, kfp, registry};
+use ct_emulator::Emulator;
+use ct_kfp_emulator::{self as kfp, KfpEmulator};
+
+use crate::{Server, forge, registry};
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -30,8 +33,7 @@ pub struct ServeArgs {
 
 /// The running emulators. Dropping it stops them.
 pub struct Sandbox {
-    pub kfp: kfp::Emulator,
-    pub kfp_server: Server,
+    pub kfp: KfpEmulator,
     pub registry: registry::Emulator,
     pub registry_server: Server,
     pub forge: forge::Emulator,
@@ -41,9 +43,9 @@ pub struct Sandbox {
 impl Sandbox {
     /// Start all emulators in the current tokio runtime.
     pub async fn start(args: ServeArgs) -> std::io::Result<Sandbox> {
-        let (l, url) = Server::bind((args.bind, args.kfp_port).into()).await?;
-        let kfp = kfp::Emulator::new(args.kfp, &url);
-        let kfp_server = Server::serve(l, kfp.router())?;
+        let kfp = kfp::start_at((args.bind, args.kfp_port).into(), args.kfp)
+            .await
+            .map_err(std::io::Error::other)?;
 
         let (l, url) = Server::bind((args.bind, args.registry_port).into()).await?;
         let registry = registry::Emulator::new(args.registry, &url);
@@ -55,7 +57,6 @@ impl Sandbox {
 
         Ok(Sandbox {
             kfp,
-            kfp_server,
             registry,
             registry_server,
             forge,
@@ -66,7 +67,7 @@ impl Sandbox {
     /// The lines `ct-sandbox serve` prints.
     pub fn service_lines(&self) -> Vec<String> {
         vec![
-            format!("kfp {}", self.kfp_server.url),
+            format!("kfp {}", self.kfp.url()),
             format!("registry {}", self.registry_server.url),
             format!("forge {}", self.forge_server.url),
         ]

@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use ct_sandbox::kfp::{Emulator, Fault, FaultAction, LoggedRequest, Options};
-use ct_sandbox::{Server, loopback};
+use ct_kfp_emulator::{Emulator, Fault, FaultAction, KfpEmulator, LoggedRequest, Options};
 use execute_ds_pipeline::{Args, run};
 use serde_json::{Value, json};
 
@@ -20,19 +19,16 @@ fn read_json(name: &str) -> Value {
 }
 
 struct Env {
-    emu: Emulator,
-    _server: Server,
+    emu: KfpEmulator,
     url: String,
     results: tempfile::TempDir,
 }
 
 async fn start() -> Env {
-    let (l, url) = Server::bind(loopback(0)).await.unwrap();
-    let emu = Emulator::new(Options::default(), &url);
-    let server = Server::serve(l, emu.router()).unwrap();
+    let emu = ct_kfp_emulator::start(Options::default()).await.unwrap();
+    let url = emu.url().to_string();
     Env {
         emu,
-        _server: server,
         url,
         results: tempfile::tempdir().unwrap(),
     }
@@ -317,7 +313,7 @@ async fn experiment_is_reused_and_a_create_race_is_resolved() {
 
     // Another client creates "raced" between our list and our create: list says none, the
     // create answers 409, we list again and use theirs.
-    let theirs = env.emu.add_experiment("raced");
+    let theirs = env.emu.add_experiment("raced").unwrap();
     env.emu.push_fault(Fault::new(
         Some("GET"),
         Some(EXPERIMENTS),

@@ -10,7 +10,9 @@ use std::time::Duration;
 use axum::serve::ListenerExt;
 use clap::Parser;
 use ct_kfp::PipelinePackage;
-use ct_sandbox::kfp::{Emulator, Fault, FaultAction, Options, Outcome, RunScript};
+use ct_kfp_emulator::{
+    Emulator, Fault, FaultAction, KfpEmulator, Options, RunEnd, RunScript, RunState,
+};
 use serde_json::Value;
 use wait_kfp_run::{Args, run};
 
@@ -27,7 +29,7 @@ fn jukebox_spec() -> Value {
 }
 
 struct Env {
-    emu: Emulator,
+    emu: KfpEmulator,
     url: String,
     connections: Arc<AtomicUsize>,
     results: tempfile::TempDir,
@@ -41,13 +43,12 @@ async fn start() -> Env {
 async fn start_with(options: Options) -> Env {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let emu = Emulator::new(options, &url);
+    let (emu, router) = ct_kfp_emulator::build(options, &url);
     let connections = Arc::new(AtomicUsize::new(0));
     let c = connections.clone();
     let listener = listener.tap_io(move |_| {
         c.fetch_add(1, Ordering::SeqCst);
     });
-    let router = emu.router();
     tokio::spawn(async move { axum::serve(listener, router).await });
     Env {
         emu,
@@ -57,7 +58,7 @@ async fn start_with(options: Options) -> Env {
     }
 }
 
-fn script(outcome: Outcome, running_ms: u64) -> RunScript {
+fn script(outcome: RunEnd, running_ms: u64) -> RunScript {
     RunScript {
         outcome,
         pending: Duration::from_millis(2),
@@ -107,18 +108,18 @@ impl Env {
 #[tokio::test]
 async fn every_terminal_state_has_its_exit_code_and_result() {
     let env = start().await;
-    let cases: &[(Outcome, &[&str], Option<u8>)] = &[
-        (Outcome::Succeeded, &[], None),
-        (Outcome::Skipped, &[], None),
-        (Outcome::Failed, &[], Some(1)),
-        (Outcome::Canceled, &[], Some(1)),
-        (Outcome::Failed, &["--allow-failed-run"], None),
-        (Outcome::Canceled, &["--allow-failed-run"], None),
+    let cases: &[(RunEnd, &[&str], Option<u8>)] = &[
+        (RunEnd::Succeeded, &[], None),
+        (RunEnd::Skipped, &[], None),
+        (RunEnd::Failed, &[], Some(1)),
+        (RunEnd::Canceled, &[], Some(1)),
+        (RunEnd::Failed, &["--allow-failed-run"], None),
+        (RunEnd::Canceled, &["--allow-failed-run"], None),
     ];
     for (outcome, extra, want) in cases {
         let mut s = script(*outcome, 20);
         s.error = Some("train-model: OOMKilled".into());
-        let id = env.emu.add_run("r", jukebox_spec(), s);
+        let id = env.emu.add_run("r", jukebox_spec(), s).unwrap();
         let r = run(env.args(&id, extra)).await;
         let expected_state = format!("{outcome:?}").to_uppercase();
         assert_eq!(
@@ -135,7 +136,7 @@ async fn every_terminal_state_has_its_exit_code_and_result() {
                     e.to_string().contains(&format!("ended {expected_state}")),
                     "{e}"
                 );
-                if *outcome == Outcome::Failed {
+                if *outcome == RunEnd::Failed {
                     assert!(e.to_string().contains("train-model: OOMKilled"), "{e}");
                 }
             }
@@ -150,8 +151,9 @@ async fn a_canceled_run_stops_the_wait_at_once() {
     let env = start().await;
     let id = env
         .emu
-        .add_run("r", jukebox_spec(), script(Outcome::Running, 0));
-    env.emu.set_run_state(&id, "CANCELED");
+        .add_run("r", jukebox_spec(), script(RunEnd::Running, 0))
+        .unwrap();
+    env.emu.set_run_state(&id, RunState::Canceled).unwrap();
     let e = run(env.args(&id, &["--timeout", "1h"])).await.unwrap_err();
     assert_eq!(e.exit_code(), 1);
     assert_eq!(env.state().unwrap(), "CANCELED");
@@ -162,7 +164,8 @@ async fn timeout_terminates_the_run_unless_told_not_to() {
     let env = start().await;
     let id = env
         .emu
-        .add_run("r", jukebox_spec(), script(Outcome::Running, 0));
+        .add_run("r", jukebox_spec(), script(RunEnd::Running, 0))
+        .unwrap();
     let e = run(env.args(&id, &["--timeout", "60ms"]))
         .await
         .unwrap_err();
@@ -176,7 +179,8 @@ async fn timeout_terminates_the_run_unless_told_not_to() {
 
     let id = env
         .emu
-        .add_run("r", jukebox_spec(), script(Outcome::Running, 0));
+        .add_run("r", jukebox_spec(), script(RunEnd::Running, 0))
+        .unwrap();
     let e = run(env.args(&id, &["--timeout", "30ms", "--no-terminate-on-timeout"]))
         .await
         .unwrap_err();
@@ -190,7 +194,8 @@ async fn transient_poll_faults_are_survived_and_fatal_ones_are_not() {
     let env = start().await;
     let id = env
         .emu
-        .add_run("r", jukebox_spec(), script(Outcome::Succeeded, 30));
+        .add_run("r", jukebox_spec(), script(RunEnd::Succeeded, 30))
+        .unwrap();
     let runs = "/apis/v2beta1/runs/*";
     env.emu.push_fault(Fault::new(
         Some("GET"),
@@ -243,7 +248,8 @@ async fn run_id_file_is_read_and_checked() {
     let env = start().await;
     let id = env
         .emu
-        .add_run("r", jukebox_spec(), script(Outcome::Succeeded, 5));
+        .add_run("r", jukebox_spec(), script(RunEnd::Succeeded, 5))
+        .unwrap();
     let f = env.results.path().join("id");
     std::fs::write(&f, format!("{id}\n")).unwrap();
     let mut cli = env.cli(&id, &[]);
@@ -262,7 +268,8 @@ async fn one_connection_and_each_change_logged_once() {
     let env = start().await;
     let id = env
         .emu
-        .add_run("r", jukebox_spec(), script(Outcome::Running, 0));
+        .add_run("r", jukebox_spec(), script(RunEnd::Running, 0))
+        .unwrap();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wait-kfp-run"))
         .args(env.cli(&id, &["--poll-interval", "2ms"]).iter().skip(1))
         .stdout(std::process::Stdio::piped())
@@ -287,7 +294,7 @@ async fn one_connection_and_each_change_logged_once() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(env.emu.set_run_state(&id, "SUCCEEDED"));
+    env.emu.set_run_state(&id, RunState::Succeeded).unwrap();
     let out = child.wait_with_output().await.unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
@@ -312,7 +319,8 @@ async fn sigterm_terminates_the_run_and_exits_143() {
     let env = start().await;
     let id = env
         .emu
-        .add_run("r", jukebox_spec(), script(Outcome::Running, 0));
+        .add_run("r", jukebox_spec(), script(RunEnd::Running, 0))
+        .unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wait-kfp-run"))
         .args(env.cli(&id, &["--poll-interval", "20ms"]).iter().skip(1))
         .stdout(std::process::Stdio::null())
@@ -355,8 +363,9 @@ async fn terminate_leaves_a_finished_run_alone() {
     for state in ["SUCCEEDED", "FAILED", "CANCELED"] {
         let id = env
             .emu
-            .add_run("r", jukebox_spec(), script(Outcome::Running, 0));
-        assert!(env.emu.set_run_state(&id, state));
+            .add_run("r", jukebox_spec(), script(RunEnd::Running, 0))
+            .unwrap();
+        env.emu.set_run_state(&id, RunState::parse(state)).unwrap();
         run(env.args(&id, &["--terminate"])).await.unwrap();
         assert_eq!(env.state().unwrap(), state);
         assert_eq!(env.emu.terminate_calls(&id), 0, "{state}");
@@ -374,7 +383,8 @@ async fn terminate_stops_a_running_run_and_exits_0_on_canceled() {
     .await;
     let id = env
         .emu
-        .add_run("r", jukebox_spec(), script(Outcome::Running, 0));
+        .add_run("r", jukebox_spec(), script(RunEnd::Running, 0))
+        .unwrap();
     run(env.args(&id, &["--terminate", "--timeout", "1h"]))
         .await
         .unwrap();
@@ -458,7 +468,8 @@ async fn terminate_errors_have_their_exit_codes() {
     // Flags that belong to the wait mode.
     let id = env
         .emu
-        .add_run("r", jukebox_spec(), script(Outcome::Running, 0));
+        .add_run("r", jukebox_spec(), script(RunEnd::Running, 0))
+        .unwrap();
     let e = run(env.args(&id, &["--terminate", "--allow-failed-run"]))
         .await
         .unwrap_err();
@@ -492,7 +503,8 @@ async fn terminate_times_out_while_the_run_stays_canceling() {
     .await;
     let id = env
         .emu
-        .add_run("r", jukebox_spec(), script(Outcome::Running, 0));
+        .add_run("r", jukebox_spec(), script(RunEnd::Running, 0))
+        .unwrap();
     let e = run(env.args(&id, &["--terminate", "--timeout", "40ms"]))
         .await
         .unwrap_err();
@@ -508,7 +520,8 @@ async fn terminate_reads_its_env_like_the_kfp_terminate_task() {
     let env = start().await;
     let id = env
         .emu
-        .add_run("r", jukebox_spec(), script(Outcome::Running, 0));
+        .add_run("r", jukebox_spec(), script(RunEnd::Running, 0))
+        .unwrap();
     let bin = env!("CARGO_BIN_EXE_wait-kfp-run");
     let out = tokio::process::Command::new(bin)
         .env("CT_TERMINATE", "true")

@@ -1,21 +1,25 @@
-//! Emulator state: experiments, pipelines and versions, runs and their scripted timelines.
+//! Runs and their scripted timelines.
 //!
 //! A run's life is a timeline fixed at creation from its [`RunScript`]: PENDING at 0, RUNNING
-//! at `pending`, the outcome at `pending + running`. Terminating cuts the timeline (CANCELING
+//! at `pending`, the end state at `pending + running`. Terminating cuts the timeline (CANCELING
 //! now, CANCELED `cancel_delay` later). Views are computed from the elapsed time when read, so
-//! no background task is needed and tests choose their own speed.
+//! no background task is needed and tests choose their own speed. States are `ct_kfp`'s
+//! [`RunState`], the vocabulary the steps read.
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
+use ct_kfp::RunState;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-/// How a run ends.
+use crate::store::{EPOCH, ts};
+
+/// How a scripted run ends (`--kfp-outcome`, the admin script's `outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[value(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Outcome {
+pub enum RunEnd {
     #[default]
     Succeeded,
     Failed,
@@ -25,14 +29,15 @@ pub enum Outcome {
     Running,
 }
 
-impl Outcome {
-    fn state(self) -> &'static str {
+impl RunEnd {
+    /// The run's state once its RUNNING time is over.
+    pub fn state(self) -> RunState {
         match self {
-            Outcome::Succeeded => "SUCCEEDED",
-            Outcome::Failed => "FAILED",
-            Outcome::Canceled => "CANCELED",
-            Outcome::Skipped => "SKIPPED",
-            Outcome::Running => "RUNNING",
+            RunEnd::Succeeded => RunState::Succeeded,
+            RunEnd::Failed => RunState::Failed,
+            RunEnd::Canceled => RunState::Canceled,
+            RunEnd::Skipped => RunState::Skipped,
+            RunEnd::Running => RunState::Running,
         }
     }
 }
@@ -40,7 +45,7 @@ impl Outcome {
 /// The scripted life of one run.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunScript {
-    pub outcome: Outcome,
+    pub outcome: RunEnd,
     /// Time spent PENDING.
     pub pending: Duration,
     /// Time spent RUNNING (tasks progress evenly over it).
@@ -50,7 +55,7 @@ pub struct RunScript {
 }
 
 impl RunScript {
-    pub fn new(outcome: Outcome, pending: Duration, running: Duration) -> Self {
+    pub fn new(outcome: RunEnd, pending: Duration, running: Duration) -> Self {
         RunScript {
             outcome,
             pending,
@@ -64,7 +69,7 @@ impl RunScript {
 #[derive(Debug, Clone, Deserialize)]
 pub struct RunScriptJson {
     #[serde(default)]
-    pub outcome: Outcome,
+    pub outcome: RunEnd,
     #[serde(default)]
     pub pending_ms: u64,
     #[serde(default)]
@@ -81,100 +86,6 @@ impl From<RunScriptJson> for RunScript {
             running: Duration::from_millis(j.running_ms),
             error: j.error,
         }
-    }
-}
-
-/// RFC 3339 with `Z`, as grpc-gateway writes a Timestamp.
-pub fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-pub const EPOCH: &str = "1970-01-01T00:00:00Z";
-
-#[derive(Debug, Clone)]
-pub struct ExperimentRec {
-    pub id: String,
-    pub display_name: String,
-    pub description: String,
-    pub created: DateTime<Utc>,
-    pub archived: bool,
-    pub last_run: Option<DateTime<Utc>>,
-}
-
-impl ExperimentRec {
-    pub fn view(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("experiment_id".into(), json!(self.id));
-        m.insert("display_name".into(), json!(self.display_name));
-        if !self.description.is_empty() {
-            m.insert("description".into(), json!(self.description));
-        }
-        m.insert("created_at".into(), json!(ts(self.created)));
-        m.insert(
-            "storage_state".into(),
-            json!(if self.archived {
-                "ARCHIVED"
-            } else {
-                "AVAILABLE"
-            }),
-        );
-        m.insert(
-            "last_run_created_at".into(),
-            json!(self.last_run.map(ts).unwrap_or_else(|| EPOCH.into())),
-        );
-        Value::Object(m)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct PipelineRec {
-    pub id: String,
-    pub name: String,
-    pub display_name: String,
-    pub description: String,
-    pub created: DateTime<Utc>,
-}
-
-impl PipelineRec {
-    pub fn view(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("pipeline_id".into(), json!(self.id));
-        m.insert("name".into(), json!(self.name));
-        m.insert("display_name".into(), json!(self.display_name));
-        if !self.description.is_empty() {
-            m.insert("description".into(), json!(self.description));
-        }
-        m.insert("created_at".into(), json!(ts(self.created)));
-        Value::Object(m)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct VersionRec {
-    pub id: String,
-    pub pipeline_id: String,
-    pub name: String,
-    pub display_name: String,
-    pub description: String,
-    pub created: DateTime<Utc>,
-    /// Bare IR, or `{pipeline_spec, platform_spec}`.
-    pub spec: Value,
-    pub seq: u64,
-}
-
-impl VersionRec {
-    pub fn view(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("pipeline_id".into(), json!(self.pipeline_id));
-        m.insert("pipeline_version_id".into(), json!(self.id));
-        m.insert("name".into(), json!(self.name));
-        m.insert("display_name".into(), json!(self.display_name));
-        if !self.description.is_empty() {
-            m.insert("description".into(), json!(self.description));
-        }
-        m.insert("created_at".into(), json!(ts(self.created)));
-        m.insert("pipeline_spec".into(), self.spec.clone());
-        Value::Object(m)
     }
 }
 
@@ -239,33 +150,18 @@ pub struct RunRec {
     pub script: RunScript,
     pub tasks: Vec<String>,
     /// (offset from creation, state), ascending. The last entry at or before "now" is current.
-    pub timeline: Vec<(Duration, &'static str)>,
+    pub timeline: Vec<(Duration, RunState)>,
     pub archived: bool,
     pub terminate_calls: u32,
 }
 
-fn state_name(s: &str) -> &'static str {
-    match s {
-        "PENDING" => "PENDING",
-        "RUNNING" => "RUNNING",
-        "SUCCEEDED" => "SUCCEEDED",
-        "SKIPPED" => "SKIPPED",
-        "FAILED" => "FAILED",
-        "CANCELING" => "CANCELING",
-        "CANCELED" => "CANCELED",
-        "PAUSED" => "PAUSED",
-        _ => "RUNTIME_STATE_UNSPECIFIED",
-    }
-}
-
-pub fn is_terminal(s: &str) -> bool {
-    matches!(s, "SUCCEEDED" | "SKIPPED" | "FAILED" | "CANCELED")
-}
-
 impl RunRec {
-    pub fn timeline_for(script: &RunScript) -> Vec<(Duration, &'static str)> {
-        let mut t = vec![(Duration::ZERO, "PENDING"), (script.pending, "RUNNING")];
-        if script.outcome != Outcome::Running {
+    pub fn timeline_for(script: &RunScript) -> Vec<(Duration, RunState)> {
+        let mut t = vec![
+            (Duration::ZERO, RunState::Pending),
+            (script.pending, RunState::Running),
+        ];
+        if script.outcome != RunEnd::Running {
             t.push((script.pending + script.running, script.outcome.state()));
         }
         t
@@ -276,38 +172,40 @@ impl RunRec {
     }
 
     /// The state at `at` (offset from creation).
-    pub fn state_at(&self, at: Duration) -> &'static str {
+    pub fn state_at(&self, at: Duration) -> RunState {
         self.timeline
             .iter()
             .take_while(|(t, _)| *t <= at)
             .last()
-            .map(|(_, s)| *s)
-            .unwrap_or("PENDING")
+            .map(|(_, s)| s.clone())
+            .unwrap_or(RunState::Pending)
     }
 
     /// When the run became terminal, and how.
-    fn end(&self) -> Option<(Duration, &'static str)> {
-        self.timeline.iter().find(|(_, s)| is_terminal(s)).copied()
+    fn end(&self) -> Option<(Duration, RunState)> {
+        self.timeline.iter().find(|(_, s)| s.is_terminal()).cloned()
     }
 
     /// Cut the timeline now and continue with `states` (offsets relative to now).
-    pub fn cut(&mut self, states: &[(Duration, &'static str)]) {
+    pub fn cut(&mut self, states: Vec<(Duration, RunState)>) {
         let now = self.elapsed();
         self.timeline.retain(|(t, _)| *t <= now);
         for (d, s) in states {
-            self.timeline.push((now + *d, state_name(s)));
+            self.timeline.push((now + d, s));
         }
     }
 
     /// Terminate: CANCELING now, CANCELED after `delay`. A finished run is left alone.
     pub fn terminate(&mut self, delay: Duration) {
         self.terminate_calls += 1;
-        let now = self.elapsed();
-        let current = self.state_at(now);
-        if is_terminal(current) || current == "CANCELING" {
+        let current = self.state_at(self.elapsed());
+        if current.is_terminal() || current == RunState::Canceling {
             return;
         }
-        self.cut(&[(Duration::ZERO, "CANCELING"), (delay, "CANCELED")]);
+        self.cut(vec![
+            (Duration::ZERO, RunState::Canceling),
+            (delay, RunState::Canceled),
+        ]);
     }
 
     fn error_message(&self) -> String {
@@ -325,7 +223,7 @@ impl RunRec {
         let mut out = Vec::new();
         for (i, name) in self.tasks.iter().enumerate() {
             let i = i as u32;
-            let (start, natural_end) = if self.script.outcome == Outcome::Running {
+            let (start, natural_end) = if self.script.outcome == RunEnd::Running {
                 // Never-ending run: the first task runs forever, the others never start.
                 if i > 0 {
                     break;
@@ -337,34 +235,44 @@ impl RunRec {
                     Some(self.script.pending + self.script.running * (i + 1) / n),
                 )
             };
-            if now < start || end.is_some_and(|(e, _)| start > e || (start == e && i > 0)) {
+            if now < start
+                || end
+                    .as_ref()
+                    .is_some_and(|(e, _)| start > *e || (start == *e && i > 0))
+            {
                 break;
             }
-            let (eff_end, final_state) = match (natural_end, end) {
+            let (eff_end, final_state) = match (natural_end, end.clone()) {
                 (Some(ne), Some((e, s))) if ne >= e => {
-                    let st = if ne == e && s == "FAILED" && i + 1 == n {
-                        "FAILED"
-                    } else if ne == e && (s == "SUCCEEDED" || s == "SKIPPED") {
+                    let st = if ne == e && s == RunState::Failed && i + 1 == n {
+                        RunState::Failed
+                    } else if ne == e && s.is_success() {
                         s
                     } else if ne == e {
-                        "SUCCEEDED"
+                        RunState::Succeeded
                     } else {
                         s
                     };
                     (Some(e), st)
                 }
-                (Some(ne), _) => (Some(ne), "SUCCEEDED"),
+                (Some(ne), _) => (Some(ne), RunState::Succeeded),
                 (None, Some((e, s))) => (Some(e), s),
-                (None, None) => (None, "RUNNING"),
+                (None, None) => (None, RunState::Running),
             };
             let finished = eff_end.is_some_and(|e| now >= e);
-            let state = if finished { final_state } else { "RUNNING" };
+            let state = if finished {
+                final_state
+            } else {
+                RunState::Running
+            };
             let at = |d: Duration| {
                 ts(self.created_wall + chrono::Duration::from_std(d).unwrap_or_default())
             };
             let mut history = vec![json!({"update_time": at(start), "state": "RUNNING"})];
             if finished {
-                history.push(json!({"update_time": at(eff_end.unwrap_or(start)), "state": state}));
+                history.push(
+                    json!({"update_time": at(eff_end.unwrap_or(start)), "state": state.as_str()}),
+                );
             }
             let mut m = Map::new();
             m.insert("run_id".into(), json!(self.id));
@@ -383,12 +291,12 @@ impl RunRec {
                     EPOCH.into()
                 }),
             );
-            m.insert("state".into(), json!(state));
+            m.insert("state".into(), json!(state.as_str()));
             m.insert(
                 "execution_id".into(),
                 json!(format!("{}", self.seq * 100 + u64::from(i) + 1)),
             );
-            if state == "FAILED" {
+            if state == RunState::Failed {
                 m.insert(
                     "error".into(),
                     json!({"code": 2, "message": self.error_message()}),
@@ -439,8 +347,8 @@ impl RunRec {
             .map(|(t, _)| at(t))
             .unwrap_or_else(|| EPOCH.into());
         m.insert("finished_at".into(), json!(finished));
-        m.insert("state".into(), json!(state));
-        if state == "FAILED" {
+        m.insert("state".into(), json!(state.as_str()));
+        if state == RunState::Failed {
             m.insert(
                 "error".into(),
                 json!({"code": 2, "message": self.error_message()}),
@@ -461,7 +369,7 @@ impl RunRec {
             .timeline
             .iter()
             .filter(|(t, _)| *t <= now)
-            .map(|(t, s)| json!({"update_time": at(*t), "state": s}))
+            .map(|(t, s)| json!({"update_time": at(*t), "state": s.as_str()}))
             .collect();
         m.insert("state_history".into(), Value::Array(history));
         Value::Object(m)
@@ -507,14 +415,14 @@ mod tests {
     #[test]
     fn tasks_progress_along_the_timeline() {
         let s = RunScript::new(
-            Outcome::Failed,
+            RunEnd::Failed,
             Duration::from_secs(10),
             Duration::from_secs(30),
         );
         let r = rec(s, &["a", "b", "c"]);
-        assert_eq!(r.state_at(Duration::from_secs(5)), "PENDING");
+        assert_eq!(r.state_at(Duration::from_secs(5)), RunState::Pending);
         assert!(r.task_views(Duration::from_secs(5)).is_empty());
-        assert_eq!(r.state_at(Duration::from_secs(25)), "RUNNING");
+        assert_eq!(r.state_at(Duration::from_secs(25)), RunState::Running);
         assert_eq!(
             states(&r.task_views(Duration::from_secs(25))),
             [
@@ -522,7 +430,7 @@ mod tests {
                 ("b".into(), "RUNNING".into())
             ]
         );
-        assert_eq!(r.state_at(Duration::from_secs(40)), "FAILED");
+        assert_eq!(r.state_at(Duration::from_secs(40)), RunState::Failed);
         let end = r.task_views(Duration::from_secs(41));
         assert_eq!(states(&end)[2], ("c".into(), "FAILED".into()));
         assert!(
@@ -535,9 +443,9 @@ mod tests {
 
     #[test]
     fn terminate_cancels_running_tasks() {
-        let s = RunScript::new(Outcome::Running, Duration::ZERO, Duration::ZERO);
+        let s = RunScript::new(RunEnd::Running, Duration::ZERO, Duration::ZERO);
         let mut r = rec(s, &["a", "b"]);
-        assert_eq!(r.state_at(Duration::from_secs(3600)), "RUNNING");
+        assert_eq!(r.state_at(Duration::from_secs(3600)), RunState::Running);
         r.terminate(Duration::ZERO);
         let v = r.view();
         assert_eq!(v["state"], "CANCELED");

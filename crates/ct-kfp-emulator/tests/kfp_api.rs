@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use ct_sandbox::kfp::{Emulator, Options, Outcome, RunScript};
-use ct_sandbox::{Server, loopback};
+use ct_kfp_emulator::{Emulator, KfpEmulator, Options, RunEnd, RunScript};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -13,11 +12,11 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{FIXTURES}{name}")).unwrap()
 }
 
-async fn start() -> (Emulator, Server, reqwest::Client) {
-    let (l, url) = Server::bind(loopback(0)).await.unwrap();
-    let emu = Emulator::new(Options::default(), &url);
-    let server = Server::serve(l, emu.router()).unwrap();
-    (emu, server, reqwest::Client::new())
+/// The emulator, its URL and a client.
+async fn start() -> (KfpEmulator, String, reqwest::Client) {
+    let emu = ct_kfp_emulator::start(Options::default()).await.unwrap();
+    let url = emu.url().to_string();
+    (emu, url, reqwest::Client::new())
 }
 
 async fn call(
@@ -46,7 +45,7 @@ fn nested_spec() -> Value {
 #[tokio::test]
 async fn experiments_wire_format_and_errors() {
     let (_emu, s, c) = start().await;
-    let u = |p: &str| format!("{}/apis/v2beta1{p}", s.url);
+    let u = |p: &str| format!("{}/apis/v2beta1{p}", s);
     let (st, v) = call(&c, reqwest::Method::GET, u("/healthz"), None).await;
     assert_eq!((st, v), (StatusCode::OK, json!({"multi_user": false})));
     let (st, v) = call(&c, reqwest::Method::GET, u("/experiments"), None).await;
@@ -120,9 +119,9 @@ async fn experiments_wire_format_and_errors() {
 #[tokio::test]
 async fn runs_progress_terminate_archive_and_list() {
     let (emu, s, c) = start().await;
-    let u = |p: &str| format!("{}/apis/v2beta1{p}", s.url);
+    let u = |p: &str| format!("{}/apis/v2beta1{p}", s);
     emu.push_run_script(RunScript::new(
-        Outcome::Running,
+        RunEnd::Running,
         Duration::ZERO,
         Duration::ZERO,
     ));
@@ -248,7 +247,7 @@ async fn runs_progress_terminate_archive_and_list() {
 async fn auth_proxy_answers_plain_text() {
     let (emu, s, c) = start().await;
     emu.set_tokens(Some("tok-good"), Some("tok-weak"));
-    let u = format!("{}/apis/v2beta1/healthz", s.url);
+    let u = format!("{}/apis/v2beta1/healthz", s);
     let r = c.get(&u).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(
@@ -264,7 +263,7 @@ async fn auth_proxy_answers_plain_text() {
     let r = c.get(&u).bearer_auth("tok-good").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let r = c
-        .get(format!("{}/apis/v1beta1/healthz", s.url))
+        .get(format!("{}/apis/v1beta1/healthz", s))
         .send()
         .await
         .unwrap();
@@ -274,7 +273,7 @@ async fn auth_proxy_answers_plain_text() {
 #[tokio::test]
 async fn pipelines_upload_lookup_and_versions() {
     let (_emu, s, c) = start().await;
-    let u = |p: &str| format!("{}/apis/v2beta1{p}", s.url);
+    let u = |p: &str| format!("{}/apis/v2beta1{p}", s);
     let form = || {
         reqwest::multipart::Form::new().part(
             "uploadfile",
@@ -366,7 +365,7 @@ async fn pipelines_upload_lookup_and_versions() {
 #[tokio::test]
 async fn admin_endpoints_script_runs_and_inject_faults() {
     let (emu, s, c) = start().await;
-    let u = |p: &str| format!("{}{p}", s.url);
+    let u = |p: &str| format!("{}{p}", s);
     let r = c
         .post(u("/_emulator/scripts"))
         .json(&json!({"outcome": "FAILED", "error": "boom"}))
