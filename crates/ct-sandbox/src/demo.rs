@@ -236,7 +236,7 @@ impl Demo {
             registry_port: 0,
             forge_port: 0,
             kfp: kfp_options,
-            registry: crate::registry::Options::default(),
+            registry: ct_registry_emulator::Options::default(),
             forge: forge_options,
         };
         let sandbox = Sandbox::start(serve)
@@ -290,7 +290,7 @@ impl Demo {
 
         // Registry: the model, an older version deployed to test and prod, and the version the
         // training of `revision` registers (the KFP pipeline does that in the real flow).
-        let reg = sandbox.registry_server.url.clone();
+        let reg = sandbox.registry.url().to_string();
         let http = reqwest::Client::new();
         let model = post(
             &http,
@@ -432,7 +432,7 @@ impl Demo {
             }
             self.revision = rev;
             self.registry_version_id = register_version(
-                &self.sandbox.registry_server.url,
+                self.sandbox.registry.url(),
                 &self.registry_model_id,
                 &self.revision,
             )
@@ -453,7 +453,7 @@ impl Demo {
         p.insert("app-name".into(), s(APP));
         p.insert("git-author".into(), s(USER));
         p.insert("kfp-url".into(), s(&self.sandbox.kfp.url()));
-        p.insert("registry-url".into(), s(&self.sandbox.registry_server.url));
+        p.insert("registry-url".into(), s(self.sandbox.registry.url()));
         p.insert("gitops-repo-url".into(), s(&self.gitops_repo.clone_url));
         p.insert("gitops-repo".into(), s(&format!("{USER}/{GITOPS_REPO}")));
         p.insert("forge".into(), s("gitea"));
@@ -500,7 +500,7 @@ impl Demo {
         let result =
             |task: &str, name: &str| report.task(task).and_then(|t| t.results.get(name)).cloned();
         let mut versions = Vec::new();
-        let reg = &self.sandbox.registry_server.url;
+        let reg = self.sandbox.registry.url();
         let http = reqwest::Client::new();
         let url = format!(
             "{reg}{REGISTRY_API}/registered_models/{}/versions?pageSize=100",
@@ -1037,7 +1037,7 @@ fn demo(args: DemoArgs, rt: &tokio::runtime::Runtime) -> Result<ExitCode, String
     eprintln!(
         "sandbox: kfp {}  registry {}  forge {}",
         demo.sandbox.kfp.url(),
-        demo.sandbox.registry_server.url,
+        demo.sandbox.registry.url(),
         demo.sandbox.forge.base_url()
     );
     eprintln!("seeded: {USER}/{APP}, {USER}/{GITOPS_REPO}, registry model {APP}");

@@ -16,7 +16,6 @@
 pub mod demo;
 pub mod forge;
 pub mod git_http;
-pub mod registry;
 pub mod serve;
 pub mod tekton;
 

@@ -7,7 +7,9 @@ use clap::Args;
 use ct_emulator::Emulator;
 use ct_kfp_emulator::{self as kfp, KfpEmulator};
 
-use crate::{Server, forge, registry};
+use ct_registry_emulator::{self as registry, RegistryEmulator};
+
+use crate::{Server, forge};
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -34,8 +36,7 @@ pub struct ServeArgs {
 /// The running emulators. Dropping it stops them.
 pub struct Sandbox {
     pub kfp: KfpEmulator,
-    pub registry: registry::Emulator,
-    pub registry_server: Server,
+    pub registry: RegistryEmulator,
     pub forge: forge::Emulator,
     pub forge_server: Server,
 }
@@ -47,9 +48,9 @@ impl Sandbox {
             .await
             .map_err(std::io::Error::other)?;
 
-        let (l, url) = Server::bind((args.bind, args.registry_port).into()).await?;
-        let registry = registry::Emulator::new(args.registry, &url);
-        let registry_server = Server::serve(l, registry.router())?;
+        let registry = registry::start_at((args.bind, args.registry_port).into(), args.registry)
+            .await
+            .map_err(std::io::Error::other)?;
 
         let (l, url) = Server::bind((args.bind, args.forge_port).into()).await?;
         let forge = forge::Emulator::new(args.forge, &url)?;
@@ -58,7 +59,6 @@ impl Sandbox {
         Ok(Sandbox {
             kfp,
             registry,
-            registry_server,
             forge,
             forge_server,
         })
@@ -68,7 +68,7 @@ impl Sandbox {
     pub fn service_lines(&self) -> Vec<String> {
         vec![
             format!("kfp {}", self.kfp.url()),
-            format!("registry {}", self.registry_server.url),
+            format!("registry {}", self.registry.url()),
             format!("forge {}", self.forge_server.url),
         ]
     }

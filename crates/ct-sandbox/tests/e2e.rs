@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+use ct_emulator::Emulator;
 use ct_kfp_emulator::RunEnd as Outcome;
 use ct_sandbox::demo::{APP, Demo, DemoConfig, GITOPS_REPO, USER, short};
 use ct_sandbox::tekton::{PipelineRunReport, RunStatus, TaskStatus, runner::Quiet};

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use ct_registry::{ApiVersion, RegistryClient, Request};
-use ct_sandbox::registry::{Emulator, FaultAction, Options, Prefixes};
-use ct_sandbox::{Server, loopback};
+use ct_registry_emulator::{Emulator, FaultAction, Options, Prefixes, RegistryEmulator};
 use ct_step::http::{ApiClient, AuthScheme, ClientConfig, Method, TokenSource};
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
@@ -15,9 +14,8 @@ use serde_json::{Value, json};
 
 /// An emulator served on its own runtime, so tests can block on the binary.
 struct Registry {
-    emu: Emulator,
+    emu: RegistryEmulator,
     url: String,
-    _server: Server,
     rt: tokio::runtime::Runtime,
 }
 
@@ -27,16 +25,10 @@ fn start(options: Options) -> Registry {
         .enable_all()
         .build()
         .unwrap();
-    let (emu, server, url) = rt.block_on(async {
-        let (l, url) = Server::bind(loopback(0)).await.unwrap();
-        let emu = Emulator::new(options, &url);
-        let server = Server::serve(l, emu.router()).unwrap();
-        (emu, server, url)
-    });
+    let emu = rt.block_on(ct_registry_emulator::start(options)).unwrap();
     Registry {
+        url: emu.url().to_string(),
         emu,
-        url,
-        _server: server,
         rt,
     }
 }
@@ -47,7 +39,7 @@ fn string(s: &str) -> Value {
 
 /// `jukebox` with versions named `1..=n`; each gets `props(i)` and one artifact named after
 /// the model. Returns the version ids.
-fn seed(emu: &Emulator, n: usize, props: impl Fn(usize) -> Value) -> Vec<String> {
+fn seed(emu: &RegistryEmulator, n: usize, props: impl Fn(usize) -> Value) -> Vec<String> {
     let m = emu
         .create_model(json!({"name": "jukebox", "owner": "seed-author", "state": "LIVE"}))
         .unwrap();
@@ -104,11 +96,11 @@ fn step(r: &Registry, results: &Path, version: usize, over: &[(&str, &str)]) -> 
     c
 }
 
-fn props(emu: &Emulator, id: &str) -> Value {
+fn props(emu: &RegistryEmulator, id: &str) -> Value {
     emu.version(id).unwrap()["customProperties"].clone()
 }
 
-fn holders(emu: &Emulator, label: &str) -> Vec<String> {
+fn holders(emu: &RegistryEmulator, label: &str) -> Vec<String> {
     emu.versions_of("1")
         .into_iter()
         .filter(|v| v["customProperties"].get(label).is_some())
@@ -178,7 +170,7 @@ fn a_second_run_with_the_same_inputs_sends_no_patch() {
     let dir = tempfile::tempdir().unwrap();
     step(&r, dir.path(), 3, &[]).assert().success();
     assert_eq!(r.emu.count("PATCH"), 2);
-    r.emu.faults().clear_requests();
+    r.emu.front().clear_requests();
     step(&r, dir.path(), 3, &[]).assert().success();
     assert_eq!(r.emu.count("PATCH"), 0);
     assert!(r.emu.count("GET") > 0);
@@ -456,7 +448,7 @@ fn bad_flags_send_no_request_at_all() {
 fn token_is_required_and_sent_as_bearer() {
     let r = start(Options::default());
     seed(&r.emu, 1, |_| Value::Null);
-    r.emu.faults().set_tokens(Some("sa-token-abc123"), None);
+    r.emu.front().set_tokens(Some("sa-token-abc123"), None);
     let dir = tempfile::tempdir().unwrap();
     step(&r, dir.path(), 1, &[])
         .assert()
@@ -467,7 +459,7 @@ fn token_is_required_and_sent_as_bearer() {
     let tok = dir.path().join("token");
     // A token the proxy knows but that lacks RBAC: 403, exit 3, a hint.
     r.emu
-        .faults()
+        .front()
         .set_tokens(Some("sa-token-abc123"), Some("weak-token-456"));
     std::fs::write(&tok, "weak-token-456").unwrap();
     step(&r, dir.path(), 1, &[])
@@ -622,7 +614,7 @@ fn two_versions_racing_for_the_label_end_with_one_holder() {
         }
     });
     // Small latency so the two runs' requests interleave.
-    r.emu.faults().set_latency(Duration::from_millis(2));
+    r.emu.front().set_latency(Duration::from_millis(2));
     let a = client(&r, 2);
     let b = client(&r, 2);
     for round in 0..4 {
@@ -661,7 +653,7 @@ fn faults_are_retried_without_duplicate_writes() {
         let plan = ct_registry::plan(&c, &request(2)).await.unwrap();
         ct_registry::apply(&c, &plan).await.unwrap()
     });
-    assert_eq!(r.emu.faults().pending(), 0);
+    assert_eq!(r.emu.front().pending(), 0);
     assert_eq!(out.patches, 3);
     assert_eq!(holders(&r.emu, "prod"), ["2"]);
     assert_eq!(props(&r.emu, "2"), json!({"k": string("v")}));
@@ -720,7 +712,7 @@ fn a_failure_half_way_is_finished_by_the_re_run() {
     let dir = tempfile::tempdir().unwrap();
     // The artifact PATCH fails for good (500 is not retried): the versions were written.
     let fault = r#"{"method":"PATCH","path":"*/model_artifacts/*","action":{"status":500}}"#;
-    r.emu.faults().push(fault.parse().unwrap());
+    r.emu.front().push(fault.parse().unwrap());
     step(&r, dir.path(), 2, &[])
         .assert()
         .code(3)
@@ -730,7 +722,7 @@ fn a_failure_half_way_is_finished_by_the_re_run() {
     assert_eq!(holders(&r.emu, "test"), ["2"]);
     assert_eq!(r.emu.artifact("2").unwrap()["uri"], "s3://bucket/jukebox/2");
     // The Tekton retry plans only what is left: the artifact.
-    r.emu.faults().clear_requests();
+    r.emu.front().clear_requests();
     step(&r, dir.path(), 2, &[]).assert().success();
     let patches: Vec<String> = r
         .emu

@@ -1,28 +1,23 @@
 //! The Model Registry emulator over HTTP: status codes, bodies and semantics of the real server.
 
-use ct_sandbox::registry::{Emulator, Fault, FaultAction, Options, Prefixes};
-use ct_sandbox::{Server, loopback};
+use ct_registry_emulator::{Emulator, Fault, FaultAction, Options, Prefixes, RegistryEmulator};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const P: &str = "/api/model_registry/v1alpha3";
 
 struct Reg {
-    emu: Emulator,
+    emu: RegistryEmulator,
     url: String,
     http: reqwest::Client,
-    _server: Server,
 }
 
 async fn start(options: Options) -> Reg {
-    let (l, url) = Server::bind(loopback(0)).await.unwrap();
-    let emu = Emulator::new(options, &url);
-    let server = Server::serve(l, emu.router()).unwrap();
+    let emu = ct_registry_emulator::start(options).await.unwrap();
     Reg {
+        url: emu.url().to_string(),
         emu,
-        url,
         http: reqwest::Client::new(),
-        _server: server,
     }
 }
 
@@ -519,6 +514,6 @@ async fn injected_faults() {
         r.get(&format!("{P}/model_versions/2")).await.0,
         StatusCode::BAD_GATEWAY
     );
-    assert_eq!(r.emu.faults().pending(), 0);
+    assert_eq!(r.emu.front().pending(), 0);
     assert_eq!(r.emu.count("PATCH"), 2);
 }

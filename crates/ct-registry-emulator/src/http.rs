@@ -1,4 +1,5 @@
-//! The REST routes, mounted under each served prefix.
+//! The REST routes, mounted under each served prefix, and the wire format of errors:
+//! `{"code": <reason phrase>, "message": …}` with 400/404/409/422.
 
 use std::collections::HashMap;
 
@@ -9,15 +10,57 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
+use ct_emulator::{Error, ErrorKind};
 use serde_json::{Value, json};
 
-use super::Emulator;
-use super::store::{ApiError, ApiResult, Entity, Kind, Store, decode, parse_id};
+use crate::Shared;
+use crate::schema::{Kind, decode, parse_id};
+use crate::store::{Entity, Store};
 
-type Q = Query<HashMap<String, String>>;
+/// The query parameters of a request.
+type Params = Query<HashMap<String, String>>;
+
+/// The status the server answers `e` with.
+pub fn status_of(e: &Error) -> StatusCode {
+    match e.kind() {
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::AlreadyExists | ErrorKind::FailedPrecondition => StatusCode::CONFLICT,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The body's `code`: the status's reason phrase, except that a 422 says "Bad Request", like
+/// the real server.
+pub fn code_of(e: &Error) -> &'static str {
+    match e.kind() {
+        ErrorKind::Unprocessable => "Bad Request",
+        _ => status_of(e).canonical_reason().unwrap_or(""),
+    }
+}
+
+/// An [`Error`] as the server answers it.
+pub struct HttpError(Error);
+
+impl From<Error> for HttpError {
+    fn from(e: Error) -> Self {
+        HttpError(e)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let body = json!({"code": code_of(&self.0), "message": self.0.message()});
+        json_response(status_of(&self.0), &body)
+    }
+}
+
+/// A handler's answer.
+type Reply = Result<Response, HttpError>;
 
 /// Routes relative to one prefix.
-pub fn routes() -> Router<Emulator> {
+pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/registered_models", get(list_models).post(create_model))
         .route("/registered_model", get(find_model))
@@ -57,12 +100,6 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        json_response(self.status, &self.body())
-    }
-}
-
 fn ok(e: &Entity) -> Response {
     json_response(StatusCode::OK, &e.to_json())
 }
@@ -72,24 +109,24 @@ fn created(e: &Entity) -> Response {
 
 // ---- registered models ----
 
-async fn list_models(State(emu): State<Emulator>, q: Q) -> ApiResult<Response> {
+async fn list_models(State(emu): State<Shared>, q: Params) -> Reply {
     let s = emu.store();
     let items: Vec<&Entity> = s.models.values().collect();
-    list(items, &q.0)
+    Ok(list(items, &q.0)?)
 }
 
-async fn create_model(State(emu): State<Emulator>, body: Bytes) -> ApiResult<Response> {
+async fn create_model(State(emu): State<Shared>, body: Bytes) -> Reply {
     let fields = decode(Kind::RegisteredModel, true, &body, &[])?;
     Ok(created(&emu.store().create_model(fields)?))
 }
 
-async fn find_model(State(emu): State<Emulator>, q: Q) -> ApiResult<Response> {
+async fn find_model(State(emu): State<Shared>, q: Params) -> Reply {
     let name = q.get("name");
     let ext = q.get("externalId");
     if name.is_none() && ext.is_none() {
-        return Err(ApiError::bad_request(
+        return Err(Error::invalid(
             "invalid parameters used to retrieve registered model: name or externalId is required: bad request",
-        ));
+        ).into());
     }
     let s = emu.store();
     let hits: Vec<&Entity> = s
@@ -97,24 +134,20 @@ async fn find_model(State(emu): State<Emulator>, q: Q) -> ApiResult<Response> {
         .values()
         .filter(|m| matches(m, name, ext))
         .collect();
-    one(hits, || {
+    Ok(one(hits, || {
         format!(
             "no registered models found for name={}, externalId={}: not found",
             or_empty(name),
             or_empty(ext)
         )
-    })
+    })?)
 }
 
-async fn get_model(State(emu): State<Emulator>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_model(State(emu): State<Shared>, Path(id): Path<String>) -> Reply {
     Ok(ok(emu.store().get(Kind::RegisteredModel, &id)?))
 }
 
-async fn patch_model(
-    State(emu): State<Emulator>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Response> {
+async fn patch_model(State(emu): State<Shared>, Path(id): Path<String>, body: Bytes) -> Reply {
     let mut s = emu.store();
     s.get(Kind::RegisteredModel, &id)?;
     let fields = decode(Kind::RegisteredModel, false, &body, &[])?;
@@ -122,10 +155,10 @@ async fn patch_model(
 }
 
 async fn list_model_versions(
-    State(emu): State<Emulator>,
+    State(emu): State<Shared>,
     Path(id): Path<String>,
-    q: Q,
-) -> ApiResult<Response> {
+    q: Params,
+) -> Reply {
     let s = emu.store();
     let model = s.get(Kind::RegisteredModel, &id)?.id;
     let name = q.get("name");
@@ -135,14 +168,14 @@ async fn list_model_versions(
         .values()
         .filter(|v| v.parent == Some(model) && matches(v, name, ext))
         .collect();
-    list(items, &q.0)
+    Ok(list(items, &q.0)?)
 }
 
 async fn create_model_version(
-    State(emu): State<Emulator>,
+    State(emu): State<Shared>,
     Path(id): Path<String>,
     body: Bytes,
-) -> ApiResult<Response> {
+) -> Reply {
     let mut s = emu.store();
     let model = s.get(Kind::RegisteredModel, &id)?.id;
     let mut fields = decode(Kind::ModelVersion, true, &body, &[])?;
@@ -152,29 +185,25 @@ async fn create_model_version(
 
 // ---- model versions ----
 
-async fn list_versions(State(emu): State<Emulator>, q: Q) -> ApiResult<Response> {
+async fn list_versions(State(emu): State<Shared>, q: Params) -> Reply {
     let s = emu.store();
-    list(s.versions.values().collect(), &q.0)
+    Ok(list(s.versions.values().collect(), &q.0)?)
 }
 
-async fn create_version(State(emu): State<Emulator>, body: Bytes) -> ApiResult<Response> {
+async fn create_version(State(emu): State<Shared>, body: Bytes) -> Reply {
     let fields = decode(Kind::ModelVersion, true, &body, &[])?;
     Ok(created(&emu.store().create_version(fields)?))
 }
 
-async fn find_version(State(emu): State<Emulator>, q: Q) -> ApiResult<Response> {
-    find_child(&emu.store(), Kind::ModelVersion, &q.0)
+async fn find_version(State(emu): State<Shared>, q: Params) -> Reply {
+    Ok(find_child(&emu.store(), Kind::ModelVersion, &q.0)?)
 }
 
-async fn get_version(State(emu): State<Emulator>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_version(State(emu): State<Shared>, Path(id): Path<String>) -> Reply {
     Ok(ok(emu.store().get(Kind::ModelVersion, &id)?))
 }
 
-async fn patch_version(
-    State(emu): State<Emulator>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Response> {
+async fn patch_version(State(emu): State<Shared>, Path(id): Path<String>, body: Bytes) -> Reply {
     let mut s = emu.store();
     s.get(Kind::ModelVersion, &id)?;
     let fields = decode(Kind::ModelVersion, false, &body, &[])?;
@@ -182,10 +211,10 @@ async fn patch_version(
 }
 
 async fn list_version_artifacts(
-    State(emu): State<Emulator>,
+    State(emu): State<Shared>,
     Path(id): Path<String>,
-    q: Q,
-) -> ApiResult<Response> {
+    q: Params,
+) -> Reply {
     let s = emu.store();
     let version = s.get(Kind::ModelVersion, &id)?.id;
     let name = q.get("name");
@@ -201,9 +230,7 @@ async fn list_version_artifacts(
         ]
         .contains(&t.as_str())
     {
-        return Err(ApiError::bad_request(format!(
-            "invalid artifact type {t}: bad request"
-        )));
+        return Err(Error::invalid(format!("invalid artifact type {t}: bad request")).into());
     }
     let items: Vec<&Entity> = s
         .artifacts
@@ -214,14 +241,14 @@ async fn list_version_artifacts(
                 && kind.is_none_or(|t| a.str("artifactType") == Some(t.as_str()))
         })
         .collect();
-    list(items, &q.0)
+    Ok(list(items, &q.0)?)
 }
 
 async fn upsert_version_artifact(
-    State(emu): State<Emulator>,
+    State(emu): State<Shared>,
     Path(id): Path<String>,
     body: Bytes,
-) -> ApiResult<Response> {
+) -> Reply {
     let mut s = emu.store();
     let version = s.get(Kind::ModelVersion, &id)?.id;
     let fields = decode(Kind::Artifact, true, &body, &["id"])?;
@@ -231,17 +258,17 @@ async fn upsert_version_artifact(
 
 // ---- model artifacts ----
 
-async fn list_artifacts(State(emu): State<Emulator>, q: Q) -> ApiResult<Response> {
+async fn list_artifacts(State(emu): State<Shared>, q: Params) -> Reply {
     let s = emu.store();
     let items: Vec<&Entity> = s
         .artifacts
         .values()
         .filter(|a| a.str("artifactType") == Some("model-artifact"))
         .collect();
-    list(items, &q.0)
+    Ok(list(items, &q.0)?)
 }
 
-async fn create_artifact(State(emu): State<Emulator>, body: Bytes) -> ApiResult<Response> {
+async fn create_artifact(State(emu): State<Shared>, body: Bytes) -> Reply {
     let fields = decode(Kind::Artifact, true, &body, &[])?;
     if fields
         .get("artifactType")
@@ -249,27 +276,21 @@ async fn create_artifact(State(emu): State<Emulator>, body: Bytes) -> ApiResult<
         .unwrap_or("model-artifact")
         != "model-artifact"
     {
-        return Err(ApiError::bad_request(
-            "artifactType must be model-artifact here",
-        ));
+        return Err(Error::invalid("artifactType must be model-artifact here").into());
     }
     let (e, _) = emu.store().upsert_artifact(None, fields)?;
     Ok(created(&e))
 }
 
-async fn find_artifact(State(emu): State<Emulator>, q: Q) -> ApiResult<Response> {
-    find_child(&emu.store(), Kind::Artifact, &q.0)
+async fn find_artifact(State(emu): State<Shared>, q: Params) -> Reply {
+    Ok(find_child(&emu.store(), Kind::Artifact, &q.0)?)
 }
 
-async fn get_artifact(State(emu): State<Emulator>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_artifact(State(emu): State<Shared>, Path(id): Path<String>) -> Reply {
     Ok(ok(emu.store().get(Kind::Artifact, &id)?))
 }
 
-async fn patch_artifact(
-    State(emu): State<Emulator>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Response> {
+async fn patch_artifact(State(emu): State<Shared>, Path(id): Path<String>, body: Bytes) -> Reply {
     let mut s = emu.store();
     s.get(Kind::Artifact, &id)?;
     let fields = decode(Kind::Artifact, false, &body, &[])?;
@@ -288,15 +309,15 @@ fn matches(e: &Entity, name: Option<&String>, ext: Option<&String>) -> bool {
 }
 
 /// Exactly one hit → 200; none or several → 404, as the real server.
-fn one(hits: Vec<&Entity>, msg: impl FnOnce() -> String) -> ApiResult<Response> {
+fn one(hits: Vec<&Entity>, msg: impl FnOnce() -> String) -> Result<Response, Error> {
     match hits.as_slice() {
         [e] => Ok(ok(e)),
-        _ => Err(ApiError::not_found(msg())),
+        _ => Err(Error::not_found(msg())),
     }
 }
 
 /// `model_version?name=&parentResourceId=` / `model_artifact?...`: a name needs a parent.
-fn find_child(s: &Store, kind: Kind, q: &HashMap<String, String>) -> ApiResult<Response> {
+fn find_child(s: &Store, kind: Kind, q: &HashMap<String, String>) -> Result<Response, Error> {
     let name = q.get("name");
     let ext = q.get("externalId");
     let parent = q.get("parentResourceId");
@@ -305,14 +326,14 @@ fn find_child(s: &Store, kind: Kind, q: &HashMap<String, String>) -> ApiResult<R
         _ => "model artifacts",
     };
     if ext.is_none() && (name.is_none() || parent.is_none()) {
-        return Err(ApiError::bad_request(format!(
+        return Err(Error::invalid(format!(
             "invalid parameters used to retrieve {}: name and parentResourceId, or externalId, are required: bad request",
             kind.words()
         )));
     }
     let parent_id = match parent {
         Some(p) => Some(parse_id(p).ok_or_else(|| {
-            ApiError::bad_request(format!("invalid parentResourceId {p:?}: bad request"))
+            Error::invalid(format!("invalid parentResourceId {p:?}: bad request"))
         })?),
         None => None,
     };
@@ -334,9 +355,9 @@ fn find_child(s: &Store, kind: Kind, q: &HashMap<String, String>) -> ApiResult<R
 
 /// A list answer with `pageSize`, `orderBy`, `sortOrder` and an opaque `nextPageToken`
 /// (always present, `""` on the last page; `pageSize` 0 when none was asked).
-fn list(mut items: Vec<&Entity>, q: &HashMap<String, String>) -> ApiResult<Response> {
+fn list(mut items: Vec<&Entity>, q: &HashMap<String, String>) -> Result<Response, Error> {
     if q.get("filterQuery").is_some_and(|f| !f.is_empty()) {
-        return Err(ApiError::bad_request(
+        return Err(Error::invalid(
             "filterQuery is not supported by this emulator",
         ));
     }
@@ -345,7 +366,7 @@ fn list(mut items: Vec<&Entity>, q: &HashMap<String, String>) -> ApiResult<Respo
         Some(s) => match s.parse::<i32>() {
             Ok(n) if n > 0 => n as usize,
             _ => {
-                return Err(ApiError::bad_request(format!(
+                return Err(Error::invalid(format!(
                     "invalid pageSize {s:?}: must be a positive integer: bad request"
                 )));
             }
@@ -360,7 +381,7 @@ fn list(mut items: Vec<&Entity>, q: &HashMap<String, String>) -> ApiResult<Respo
         Some("CREATE_TIME") => items.sort_by_key(|e| (e.created, e.id)),
         Some("LAST_UPDATE_TIME") => items.sort_by_key(|e| (e.updated, e.id)),
         Some(o) => {
-            return Err(ApiError::bad_request(format!(
+            return Err(Error::invalid(format!(
                 "invalid orderBy {o:?}: must be one of CREATE_TIME, LAST_UPDATE_TIME, ID: bad request"
             )));
         }
@@ -373,7 +394,7 @@ fn list(mut items: Vec<&Entity>, q: &HashMap<String, String>) -> ApiResult<Respo
         None | Some("ASC") => {}
         Some("DESC") => items.reverse(),
         Some(o) => {
-            return Err(ApiError::bad_request(format!(
+            return Err(Error::invalid(format!(
                 "invalid sortOrder {o:?}: must be ASC or DESC: bad request"
             )));
         }
@@ -382,9 +403,7 @@ fn list(mut items: Vec<&Entity>, q: &HashMap<String, String>) -> ApiResult<Respo
         None => 0,
         Some(t) => decode_token(t)
             .filter(|&n| n <= items.len())
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("invalid nextPageToken {t:?}: bad request"))
-            })?,
+            .ok_or_else(|| Error::invalid(format!("invalid nextPageToken {t:?}: bad request")))?,
     };
     let end = if page_size == 0 {
         items.len()
