@@ -5,58 +5,26 @@
 use std::time::Duration;
 
 use ct_forge::{Action, Forge, PrSpec, RepoRef, ensure_pull_request};
-use ct_sandbox::Server;
-use ct_sandbox::forge::{Emulator, Options};
+use ct_forge_emulator::{Emulator, ForgeEmulator, Options};
 use ct_step::ErrorKind;
 use ct_step::http::{ApiClient, ClientConfig, TokenSource};
+use ct_testkit::forge::{HEAD, OWNER, REPO, promotion};
 
-const OWNER: &str = "user1";
-const REPO: &str = "mlops-gitops";
-const HEAD: &str = "jukebox-1.0.1";
 const FORGES: [Forge; 3] = [Forge::Gitea, Forge::GitHub, Forge::GitLab];
 
 struct Env {
-    emu: Emulator,
-    _server: Server,
+    emu: ForgeEmulator,
     token: String,
 }
 
+/// The promotion repository, plus a branch `noop` at `main` and a second label `prod`.
 async fn env() -> Env {
-    let (listener, url) = Server::bind(ct_sandbox::loopback(0)).await.unwrap();
-    let emu = Emulator::new(Options::default(), &url).unwrap();
-    let server = Server::serve(listener, emu.router()).unwrap();
-    emu.create_user(OWNER, "pw").unwrap();
-    emu.create_user("reviewer", "pw").unwrap();
-    let token = emu.create_token(OWNER).unwrap();
-    emu.create_repo(OWNER, REPO, None).unwrap();
-    emu.commit(
-        OWNER,
-        REPO,
-        "main",
-        None,
-        "config.yaml",
-        "version: 1.0.0\n",
-        "init",
-    )
-    .unwrap();
-    emu.commit(
-        OWNER,
-        REPO,
-        HEAD,
-        Some("main"),
-        "config.yaml",
-        "version: 1.0.1\n",
-        "promote",
-    )
-    .unwrap();
-    emu.create_branch(OWNER, REPO, "noop", "main").unwrap();
-    emu.create_label(OWNER, REPO, "promote", "00aabb").unwrap();
-    emu.create_label(OWNER, REPO, "prod", "aa0000").unwrap();
-    emu.add_collaborator(OWNER, REPO, "reviewer").unwrap();
+    let p = promotion(Options::default(), "config.yaml").await;
+    p.emu.create_branch(OWNER, REPO, "noop", "main").unwrap();
+    p.emu.create_label(OWNER, REPO, "prod", "aa0000").unwrap();
     Env {
-        emu,
-        _server: server,
-        token,
+        emu: p.emu,
+        token: p.token,
     }
 }
 
@@ -103,11 +71,7 @@ async fn create_then_reuse_and_update_on_every_forge() {
         assert_eq!(first.action, Action::Created, "{forge}");
         assert_eq!(first.number, Some(1), "{forge}");
         assert!(
-            first
-                .url
-                .as_deref()
-                .unwrap()
-                .starts_with(env.emu.base_url()),
+            first.url.as_deref().unwrap().starts_with(env.emu.url()),
             "{forge}"
         );
 

@@ -25,7 +25,6 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::forge::Repo;
 use crate::serve::{Sandbox, ServeArgs};
 use crate::tekton::trigger::Decision;
 use crate::tekton::{
@@ -33,6 +32,7 @@ use crate::tekton::{
     TaskRunReport, TaskStatus,
 };
 use ct_emulator::Emulator;
+use ct_forge_emulator::Repo;
 use ct_kfp_emulator::RunEnd as Outcome;
 
 /// The step binaries the Tasks run (`/usr/local/bin/<name>` in the image).
@@ -220,7 +220,7 @@ impl Demo {
             }
         };
 
-        let forge_options = crate::forge::Options {
+        let forge_options = ct_forge_emulator::Options {
             root: Some(work.join("forge")),
             ..Default::default()
         };
@@ -230,15 +230,11 @@ impl Demo {
             kfp_outcome: config.training_outcome,
             ..Default::default()
         };
-        let serve = ServeArgs {
-            bind: std::net::IpAddr::from([127, 0, 0, 1]),
-            kfp_port: 0,
-            registry_port: 0,
-            forge_port: 0,
-            kfp: kfp_options,
-            registry: ct_registry_emulator::Options::default(),
-            forge: forge_options,
-        };
+        let serve = ServeArgs::loopback(
+            kfp_options,
+            ct_registry_emulator::Options::default(),
+            forge_options,
+        );
         let sandbox = Sandbox::start(serve)
             .await
             .map_err(|e| format!("cannot start the emulators: {e}"))?;
@@ -272,7 +268,7 @@ impl Demo {
         let token_dir = work.join("secrets/forge-token");
         std::fs::create_dir_all(&credentials_dir).map_err(|e| e.to_string())?;
         std::fs::create_dir_all(&token_dir).map_err(|e| e.to_string())?;
-        let host = url::Url::parse(forge.base_url()).map_err(|e| e.to_string())?;
+        let host = url::Url::parse(forge.url()).map_err(|e| e.to_string())?;
         write_secret(
             &credentials_dir.join(".git-credentials"),
             &format!(
@@ -457,7 +453,7 @@ impl Demo {
         p.insert("gitops-repo-url".into(), s(&self.gitops_repo.clone_url));
         p.insert("gitops-repo".into(), s(&format!("{USER}/{GITOPS_REPO}")));
         p.insert("forge".into(), s("gitea"));
-        p.insert("forge-api-url".into(), s(self.sandbox.forge.base_url()));
+        p.insert("forge-api-url".into(), s(self.sandbox.forge.url()));
         p.insert(
             "modelcar-repository".into(),
             s("image-registry.openshift-image-registry.svc:5000/user1-mlops/jukebox"),
@@ -1038,7 +1034,7 @@ fn demo(args: DemoArgs, rt: &tokio::runtime::Runtime) -> Result<ExitCode, String
         "sandbox: kfp {}  registry {}  forge {}",
         demo.sandbox.kfp.url(),
         demo.sandbox.registry.url(),
-        demo.sandbox.forge.base_url()
+        demo.sandbox.forge.url()
     );
     eprintln!("seeded: {USER}/{APP}, {USER}/{GITOPS_REPO}, registry model {APP}");
     if !args.no_webhook {

@@ -14,8 +14,6 @@
 //! `Emulator::router()`.
 
 pub mod demo;
-pub mod forge;
-pub mod git_http;
 pub mod serve;
 pub mod tekton;
 

@@ -3,13 +3,10 @@
 use std::net::IpAddr;
 
 use clap::Args;
-
 use ct_emulator::Emulator;
-use ct_kfp_emulator::{self as kfp, KfpEmulator};
-
-use ct_registry_emulator::{self as registry, RegistryEmulator};
-
-use crate::{Server, forge};
+use ct_forge_emulator::ForgeEmulator;
+use ct_kfp_emulator::KfpEmulator;
+use ct_registry_emulator::RegistryEmulator;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -26,50 +23,56 @@ pub struct ServeArgs {
     #[arg(long, env = "CT_SANDBOX_FORGE_PORT", default_value_t = 0)]
     pub forge_port: u16,
     #[command(flatten)]
-    pub kfp: kfp::Options,
+    pub kfp: ct_kfp_emulator::Options,
     #[command(flatten)]
-    pub registry: registry::Options,
+    pub registry: ct_registry_emulator::Options,
     #[command(flatten)]
-    pub forge: forge::Options,
+    pub forge: ct_forge_emulator::Options,
+}
+
+impl ServeArgs {
+    /// Every emulator on a free loopback port with these options.
+    pub fn loopback(
+        kfp: ct_kfp_emulator::Options,
+        registry: ct_registry_emulator::Options,
+        forge: ct_forge_emulator::Options,
+    ) -> Self {
+        ServeArgs {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            kfp_port: 0,
+            registry_port: 0,
+            forge_port: 0,
+            kfp,
+            registry,
+            forge,
+        }
+    }
 }
 
 /// The running emulators. Dropping it stops them.
 pub struct Sandbox {
     pub kfp: KfpEmulator,
     pub registry: RegistryEmulator,
-    pub forge: forge::Emulator,
-    pub forge_server: Server,
+    pub forge: ForgeEmulator,
 }
 
 impl Sandbox {
     /// Start all emulators in the current tokio runtime.
-    pub async fn start(args: ServeArgs) -> std::io::Result<Sandbox> {
-        let kfp = kfp::start_at((args.bind, args.kfp_port).into(), args.kfp)
-            .await
-            .map_err(std::io::Error::other)?;
-
-        let registry = registry::start_at((args.bind, args.registry_port).into(), args.registry)
-            .await
-            .map_err(std::io::Error::other)?;
-
-        let (l, url) = Server::bind((args.bind, args.forge_port).into()).await?;
-        let forge = forge::Emulator::new(args.forge, &url)?;
-        let forge_server = Server::serve(l, forge.router())?;
-
+    pub async fn start(args: ServeArgs) -> ct_emulator::Result<Sandbox> {
+        let at = |port: u16| (args.bind, port).into();
         Ok(Sandbox {
-            kfp,
-            registry,
-            forge,
-            forge_server,
+            kfp: ct_kfp_emulator::start_at(at(args.kfp_port), args.kfp).await?,
+            registry: ct_registry_emulator::start_at(at(args.registry_port), args.registry).await?,
+            forge: ct_forge_emulator::start_at(at(args.forge_port), args.forge).await?,
         })
     }
 
-    /// The lines `ct-sandbox serve` prints.
+    /// The lines `ct-sandbox serve` prints: `NAME URL` per service.
     pub fn service_lines(&self) -> Vec<String> {
         vec![
             format!("kfp {}", self.kfp.url()),
             format!("registry {}", self.registry.url()),
-            format!("forge {}", self.forge_server.url),
+            format!("forge {}", self.forge.url()),
         ]
     }
 }

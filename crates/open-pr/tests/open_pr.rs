@@ -3,54 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use ct_sandbox::Server;
-use ct_sandbox::forge::{Emulator, Options};
-
-const OWNER: &str = "user1";
-const REPO: &str = "mlops-gitops";
-const HEAD: &str = "jukebox-1.0.1";
-
-struct Forge {
-    emu: Emulator,
-    _server: Server,
-    token: String,
-}
+use ct_forge_emulator::{Emulator, Options};
+use ct_testkit::forge::{HEAD, OWNER, Promotion as Forge, REPO, promotion};
 
 async fn forge(options: Options) -> Forge {
-    let (listener, url) = Server::bind(ct_sandbox::loopback(0)).await.unwrap();
-    let emu = Emulator::new(options, &url).unwrap();
-    let server = Server::serve(listener, emu.router()).unwrap();
-    emu.create_user(OWNER, "openshift").unwrap();
-    emu.create_user("reviewer", "x").unwrap();
-    let token = emu.create_token(OWNER).unwrap();
-    emu.create_repo(OWNER, REPO, None).unwrap();
-    emu.commit(
-        OWNER,
-        REPO,
-        "main",
-        None,
-        "prod/jukebox/config.yaml",
-        "version: 1.0.0\n",
-        "init",
-    )
-    .unwrap();
-    emu.commit(
-        OWNER,
-        REPO,
-        HEAD,
-        Some("main"),
-        "prod/jukebox/config.yaml",
-        "version: 1.0.1\n",
-        "promote",
-    )
-    .unwrap();
-    emu.create_label(OWNER, REPO, "promote", "00aabb").unwrap();
-    emu.add_collaborator(OWNER, REPO, "reviewer").unwrap();
-    Forge {
-        emu,
-        _server: server,
-        token,
-    }
+    promotion(options, "prod/jukebox/config.yaml").await
 }
 
 struct Run {
@@ -131,7 +88,7 @@ async fn run_twice_leaves_one_pr_brought_up_to_date() {
     assert_eq!(first.results["PR_NUMBER"], "1");
     assert_eq!(
         first.results["PR_URL"],
-        format!("{}/{OWNER}/{REPO}/pulls/1", f.emu.base_url())
+        format!("{}/{OWNER}/{REPO}/pulls/1", f.emu.url())
     );
     assert!(first.stdout.contains("PR_ACTION=created"));
 
@@ -429,13 +386,13 @@ async fn github_and_gitlab_flags_reach_their_apis() {
             "github",
             f.emu.github_api_url(),
             1,
-            format!("{}/{OWNER}/{REPO}/pull/1", f.emu.base_url()),
+            format!("{}/{OWNER}/{REPO}/pull/1", f.emu.url()),
         ),
         (
             "gitlab",
             f.emu.gitlab_api_url(),
             2,
-            format!("{}/{OWNER}/{REPO}/-/merge_requests/2", f.emu.base_url()),
+            format!("{}/{OWNER}/{REPO}/-/merge_requests/2", f.emu.url()),
         ),
     ] {
         let results = tempfile::tempdir().unwrap();

@@ -1,4 +1,4 @@
-//! Test fixture: a real `git http-backend` (ct_sandbox::git_http) behind Basic auth, bare
+//! Test fixture: a real `git http-backend` (ct_forge_emulator::git_http) behind Basic auth, bare
 //! repositories made with the git CLI, and a runner for the step binary.
 
 #![allow(dead_code)]
@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ct_sandbox::git_http::{GitHttp, PushEvent};
+use ct_forge_emulator::git_http::{GitHttp, PushEvent};
 
 pub const USER: &str = "pipeline-bot";
 pub const PASSWORD: &str = "s3cret-Passw0rd";
@@ -21,7 +21,7 @@ pub struct GitServer {
     pub root: tempfile::TempDir,
     pub pushes: Arc<Mutex<Vec<PushEvent>>>,
     pub push_count: Arc<AtomicUsize>,
-    _server: ct_sandbox::Server,
+    _server: ct_forge_emulator::Server,
     pub rt: tokio::runtime::Runtime,
 }
 
@@ -41,8 +41,8 @@ impl GitServer {
             p.lock().unwrap().push(ev);
         }));
         let server = rt
-            .block_on(ct_sandbox::Server::start(
-                ct_sandbox::loopback(0),
+            .block_on(ct_forge_emulator::Server::start(
+                ct_forge_emulator::loopback(0),
                 git.router(),
             ))
             .unwrap();

@@ -16,30 +16,32 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::common::{
-    Denied, R, Reject, check_access, json_body, ok, page_window, pull_answer, pull_idx,
-    repo_dir as dir, requested_open, resolve_rev, set_pull_open, show_pull,
+use crate::git;
+use crate::state::Forge;
+use crate::store::{PullRec, RepoRec, Store, now};
+use crate::views::{
+    Denied, JsonError, Reply, check_access, json, json_body, label_ids, page_window, pull_answer,
+    pull_idx, requested_open, resolve_rev, show_pull,
 };
-use super::store::{LabelRec, PullRec, RepoRec, Store, now};
-use super::{Inner, apply_race, git, new_pull};
 
-type St = State<Arc<Inner>>;
+/// The routes' state.
+type Shared = State<Arc<Forge>>;
 
 const DOCS: &str = "https://docs.github.com/rest";
 
-fn error(status: StatusCode, message: &str) -> Reject {
-    Reject(
+fn error(status: StatusCode, message: &str) -> JsonError {
+    JsonError(
         status,
         json!({"message": message, "documentation_url": DOCS, "status": status.as_u16().to_string()}),
     )
 }
 
-fn not_found() -> Reject {
+fn not_found() -> JsonError {
     error(StatusCode::NOT_FOUND, "Not Found")
 }
 
-fn validation(errors: Value) -> Reject {
-    Reject(
+fn validation(errors: Value) -> JsonError {
+    JsonError(
         StatusCode::UNPROCESSABLE_ENTITY,
         json!({"message": "Validation Failed", "errors": errors, "documentation_url": DOCS, "status": "422"}),
     )
@@ -48,13 +50,13 @@ fn validation(errors: Value) -> Reject {
 /// A write request: the repository (push access required), the caller and the JSON body
 /// (GitHub answers a parse failure with 400).
 fn write_request<T: DeserializeOwned>(
-    inner: &Inner,
+    forge: &Forge,
     h: &HeaderMap,
     owner: &str,
     name: &str,
     b: &Bytes,
-) -> Result<(usize, Option<i64>, T), Reject> {
-    let (ri, uid) = repo(inner, h, owner, name, true)?;
+) -> Result<(usize, Option<i64>, T), JsonError> {
+    let (ri, uid) = repo(forge, h, owner, name, true)?;
     let opt = json_body(b, |e| {
         error(
             StatusCode::BAD_REQUEST,
@@ -64,7 +66,7 @@ fn write_request<T: DeserializeOwned>(
     Ok((ri, uid, opt))
 }
 
-fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Reject> {
+fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, JsonError> {
     let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
@@ -79,13 +81,13 @@ fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Reject> {
 
 /// Find the repository as the caller sees it; `write` requires push access.
 fn repo(
-    inner: &Inner,
+    forge: &Forge,
     h: &HeaderMap,
     owner: &str,
     name: &str,
     write: bool,
-) -> Result<(usize, Option<i64>), Reject> {
-    let s = inner.lock();
+) -> Result<(usize, Option<i64>), JsonError> {
+    let s = forge.lock();
     let uid = auth(&s, h)?;
     let ri = s.repo_idx(owner, name).ok_or_else(not_found)?;
     check_access(&s, ri, uid, write).map_err(|d| match d {
@@ -99,7 +101,7 @@ fn repo(
     Ok((ri, uid))
 }
 
-pub(crate) fn router(inner: Arc<Inner>) -> Router<Arc<super::GitState>> {
+pub(crate) fn router<S>(forge: Arc<Forge>) -> Router<S> {
     Router::new()
         .route("/repos/{owner}/{repo}", get(get_repo))
         .route("/repos/{owner}/{repo}/branches/{*branch}", get(get_branch))
@@ -126,7 +128,7 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router<Arc<super::GitState>> {
             post(add_assignees),
         )
         .fallback(|| async { not_found() })
-        .with_state(inner)
+        .with_state(forge)
 }
 
 fn user_json(s: &Store, id: i64) -> Value {
@@ -138,7 +140,7 @@ fn user_json(s: &Store, id: i64) -> Value {
     }
 }
 
-fn repo_json(inner: &Inner, s: &Store, r: &RepoRec) -> Value {
+fn repo_json(forge: &Forge, s: &Store, r: &RepoRec) -> Value {
     let full = s.full_name(r);
     json!({
         "id": r.id,
@@ -146,15 +148,15 @@ fn repo_json(inner: &Inner, s: &Store, r: &RepoRec) -> Value {
         "full_name": full,
         "owner": user_json(s, r.owner_id),
         "private": r.private,
-        "url": format!("{}/github/repos/{full}", inner.base),
-        "html_url": format!("{}/{full}", inner.base),
-        "clone_url": format!("{}/{full}.git", inner.base),
+        "url": format!("{}/github/repos/{full}", forge.base),
+        "html_url": format!("{}/{full}", forge.base),
+        "clone_url": format!("{}/{full}.git", forge.base),
         "default_branch": r.default_branch,
     })
 }
 
 fn pull_json(
-    inner: &Inner,
+    forge: &Forge,
     s: &Store,
     r: &RepoRec,
     p: &PullRec,
@@ -174,10 +176,10 @@ fn pull_json(
         "state": if p.open { "open" } else { "closed" },
         "title": p.title,
         "body": p.body,
-        "url": format!("{}/github/repos/{full}/pulls/{}", inner.base, p.number),
-        "issue_url": format!("{}/github/repos/{full}/issues/{}", inner.base, p.number),
-        "commits_url": format!("{}/github/repos/{full}/pulls/{}/commits", inner.base, p.number),
-        "html_url": format!("{}/{full}/pull/{}", inner.base, p.number),
+        "url": format!("{}/github/repos/{full}/pulls/{}", forge.base, p.number),
+        "issue_url": format!("{}/github/repos/{full}/issues/{}", forge.base, p.number),
+        "commits_url": format!("{}/github/repos/{full}/pulls/{}/commits", forge.base, p.number),
+        "html_url": format!("{}/{full}/pull/{}", forge.base, p.number),
         "user": user_json(s, p.poster),
         "labels": labels,
         "assignees": p.assignees.iter().map(|id| user_json(s, *id)).collect::<Vec<_>>(),
@@ -187,41 +189,45 @@ fn pull_json(
         "created_at": p.created,
         "updated_at": p.updated,
         "head": {"label": format!("{owner}:{}", p.head), "ref": p.head,
-                 "sha": branches.get(&p.head).cloned().unwrap_or_default(), "repo": repo_json(inner, s, r)},
+                 "sha": branches.get(&p.head).cloned().unwrap_or_default(), "repo": repo_json(forge, s, r)},
         "base": {"label": format!("{owner}:{}", p.base), "ref": p.base,
-                 "sha": branches.get(&p.base).cloned().unwrap_or_default(), "repo": repo_json(inner, s, r)},
+                 "sha": branches.get(&p.base).cloned().unwrap_or_default(), "repo": repo_json(forge, s, r)},
     })
 }
 
-async fn get_repo(State(inner): St, h: HeaderMap, Path((o, n)): Path<(String, String)>) -> R {
-    let (ri, _) = repo(&inner, &h, &o, &n, false)?;
-    let s = inner.lock();
-    Ok(ok(StatusCode::OK, repo_json(&inner, &s, &s.repos[ri])))
+async fn get_repo(
+    State(forge): Shared,
+    h: HeaderMap,
+    Path((o, n)): Path<(String, String)>,
+) -> Reply {
+    let (ri, _) = repo(&forge, &h, &o, &n, false)?;
+    let s = forge.lock();
+    Ok(json(StatusCode::OK, repo_json(&forge, &s, &s.repos[ri])))
 }
 
 async fn get_branch(
-    State(inner): St,
+    State(forge): Shared,
     h: HeaderMap,
     Path((o, n, b)): Path<(String, String, String)>,
-) -> R {
-    let (ri, _) = repo(&inner, &h, &o, &n, false)?;
-    let branches = git::branches(&dir(&inner, ri));
+) -> Reply {
+    let (ri, _) = repo(&forge, &h, &o, &n, false)?;
+    let branches = git::branches(&forge.repo_dir_of(ri));
     let sha = branches
         .get(&b)
         .ok_or_else(|| error(StatusCode::NOT_FOUND, "Branch not found"))?;
-    Ok(ok(
+    Ok(json(
         StatusCode::OK,
         json!({"name": b, "commit": {"sha": sha}, "protected": false}),
     ))
 }
 
 async fn compare(
-    State(inner): St,
+    State(forge): Shared,
     h: HeaderMap,
     Path((o, n, bh)): Path<(String, String, String)>,
-) -> R {
-    let (ri, _) = repo(&inner, &h, &o, &n, false)?;
-    let d = dir(&inner, ri);
+) -> Reply {
+    let (ri, _) = repo(&forge, &h, &o, &n, false)?;
+    let d = forge.repo_dir_of(ri);
     let (base, head) = bh.split_once("...").ok_or_else(not_found)?;
     let head = head.rsplit(':').next().unwrap_or(head);
     let (Some(b), Some(hd)) = (resolve_rev(&d, base), resolve_rev(&d, head)) else {
@@ -240,7 +246,7 @@ async fn compare(
         .rev()
         .map(|c| json!({"sha": c}))
         .collect();
-    Ok(ok(
+    Ok(json(
         StatusCode::OK,
         json!({"status": status, "ahead_by": ahead, "behind_by": behind, "total_commits": ahead, "commits": commits}),
     ))
@@ -256,14 +262,14 @@ struct ListQ {
 }
 
 async fn list_pulls(
-    State(inner): St,
+    State(forge): Shared,
     h: HeaderMap,
     Path((o, n)): Path<(String, String)>,
     Query(q): Query<ListQ>,
-) -> R {
-    let (ri, _) = repo(&inner, &h, &o, &n, false)?;
-    let branches = git::branches(&dir(&inner, ri));
-    let s = inner.lock();
+) -> Reply {
+    let (ri, _) = repo(&forge, &h, &o, &n, false)?;
+    let branches = git::branches(&forge.repo_dir_of(ri));
+    let s = forge.lock();
     let r = &s.repos[ri];
     let owner = s.owner_login(r);
     let state = q.state.unwrap_or_else(|| "open".into());
@@ -285,18 +291,18 @@ async fn list_pulls(
         .filter(|p| q.base.as_ref().is_none_or(|b| &p.base == b))
         .skip(skip)
         .take(take)
-        .map(|p| pull_json(&inner, &s, r, p, &branches))
+        .map(|p| pull_json(&forge, &s, r, p, &branches))
         .collect();
-    Ok(ok(StatusCode::OK, Value::Array(items)))
+    Ok(json(StatusCode::OK, Value::Array(items)))
 }
 
 async fn get_pull(
-    State(inner): St,
+    State(forge): Shared,
     h: HeaderMap,
     Path((o, n, num)): Path<(String, String, i64)>,
-) -> R {
-    let (ri, _) = repo(&inner, &h, &o, &n, false)?;
-    show_pull(&inner, ri, num, pull_json, not_found)
+) -> Reply {
+    let (ri, _) = repo(&forge, &h, &o, &n, false)?;
+    show_pull(&forge, ri, num, pull_json, not_found)
 }
 
 #[derive(Deserialize)]
@@ -309,13 +315,13 @@ struct CreateQ {
 }
 
 async fn create_pull(
-    State(inner): St,
+    State(forge): Shared,
     h: HeaderMap,
     Path((o, n)): Path<(String, String)>,
     b: Bytes,
-) -> R {
-    let (ri, uid, opt) = write_request::<CreateQ>(&inner, &h, &o, &n, &b)?;
-    let d = dir(&inner, ri);
+) -> Reply {
+    let (ri, uid, opt) = write_request::<CreateQ>(&forge, &h, &o, &n, &b)?;
+    let d = forge.repo_dir_of(ri);
     let branches = git::branches(&d);
     let head_raw = opt.head.unwrap_or_default();
     let head = match head_raw.split_once(':') {
@@ -339,30 +345,26 @@ async fn create_pull(
             json!([{"resource": "PullRequest", "field": "title", "code": "missing_field"}]),
         ));
     };
-    let mut s = inner.lock();
-    apply_race(&mut s, ri, &head, &base, &title, &opt.body);
+    let ahead = git::count_ahead(&d, &branches[&base], &branches[&head]);
+    let custom = |msg: String| {
+        validation(json!([{"resource": "PullRequest", "code": "custom", "message": msg}]))
+    };
+    let already = || custom(format!("A pull request already exists for {o}:{head}."));
+    let mut s = forge.lock();
+    s.take_race(ri, &head, &base, &title, &opt.body);
     if Store::open_pull(&s.repos[ri], &head, &base).is_some() {
-        let msg = format!("A pull request already exists for {o}:{head}.");
-        return Err(validation(
-            json!([{"resource": "PullRequest", "code": "custom", "message": msg}]),
-        ));
+        return Err(already());
     }
-    if git::count_ahead(&d, &branches[&base], &branches[&head]) == 0 {
-        let msg = format!("No commits between {base} and {head}");
-        return Err(validation(
-            json!([{"resource": "PullRequest", "code": "custom", "message": msg}]),
-        ));
+    if ahead == 0 {
+        return Err(custom(format!("No commits between {base} and {head}")));
     }
-    let pi = s.insert_pull(
-        ri,
-        new_pull(uid.unwrap_or(0), &head, &base, &title, &opt.body),
-    );
+    let pull = PullRec::new(uid.unwrap_or(0), &head, &base, &title, &opt.body);
+    let pi = s.create_pull(ri, pull).map_err(|_| already())?;
     Ok(pull_answer(
         StatusCode::CREATED,
-        &inner,
+        &forge,
         &s,
-        ri,
-        pi,
+        (ri, pi),
         &branches,
         pull_json,
     ))
@@ -376,14 +378,14 @@ struct UpdateQ {
 }
 
 async fn update_pull(
-    State(inner): St,
+    State(forge): Shared,
     h: HeaderMap,
     Path((o, n, num)): Path<(String, String, i64)>,
     b: Bytes,
-) -> R {
-    let (ri, _, opt) = write_request::<UpdateQ>(&inner, &h, &o, &n, &b)?;
-    let branches = git::branches(&dir(&inner, ri));
-    let mut s = inner.lock();
+) -> Reply {
+    let (ri, _, opt) = write_request::<UpdateQ>(&forge, &h, &o, &n, &b)?;
+    let branches = git::branches(&forge.repo_dir_of(ri));
+    let mut s = forge.lock();
     let pi = pull_idx(&s.repos[ri], num).ok_or_else(not_found)?;
     let p = &mut s.repos[ri].pulls[pi];
     if let Some(t) = opt.title {
@@ -393,44 +395,43 @@ async fn update_pull(
         p.body = bd;
     }
     let open = requested_open(opt.state.as_deref(), "closed", "open");
-    set_pull_open(p, open);
+    p.set_open(open);
     p.updated = now();
     Ok(pull_answer(
         StatusCode::OK,
-        &inner,
+        &forge,
         &s,
-        ri,
-        pi,
+        (ri, pi),
         &branches,
         pull_json,
     ))
 }
 
 async fn get_label(
-    State(inner): St,
+    State(forge): Shared,
     h: HeaderMap,
     Path((o, n, name)): Path<(String, String, String)>,
-) -> R {
-    let (ri, _) = repo(&inner, &h, &o, &n, false)?;
-    let s = inner.lock();
+) -> Reply {
+    let (ri, _) = repo(&forge, &h, &o, &n, false)?;
+    let s = forge.lock();
     let l = s.repos[ri]
         .labels
         .iter()
         .find(|l| l.name.eq_ignore_ascii_case(&name))
         .ok_or_else(not_found)?;
-    Ok(ok(
+    Ok(json(
         StatusCode::OK,
         json!({"id": l.id, "name": l.name, "color": l.color, "description": l.description}),
     ))
 }
 
 async fn check_assignee(
-    State(inner): St,
+    State(forge): Shared,
     h: HeaderMap,
     Path((o, n, user)): Path<(String, String, String)>,
-) -> R {
-    let (ri, _) = repo(&inner, &h, &o, &n, false)?;
-    let s = inner.lock();
+) -> Reply {
+    let (ri, _) = repo(&forge, &h, &o, &n, false)?;
+    let s = forge.lock();
     let uid = s.user_by_login(&user).map(|u| u.id).ok_or_else(not_found)?;
     if s.assignable(&s.repos[ri]).contains(&uid) {
         Ok(StatusCode::NO_CONTENT.into_response())
@@ -470,32 +471,15 @@ impl LabelsQ {
 
 /// Adds labels by name; like GitHub, a name that does not exist is created.
 async fn add_labels(
-    State(inner): St,
+    State(forge): Shared,
     h: HeaderMap,
     Path((o, n, num)): Path<(String, String, i64)>,
     b: Bytes,
-) -> R {
-    let (ri, _, opt) = write_request::<LabelsQ>(&inner, &h, &o, &n, &b)?;
-    let mut s = inner.lock();
+) -> Reply {
+    let (ri, _, opt) = write_request::<LabelsQ>(&forge, &h, &o, &n, &b)?;
+    let mut s = forge.lock();
     let pi = pull_idx(&s.repos[ri], num).ok_or_else(not_found)?;
-    for name in opt.names() {
-        let id = match s.repos[ri]
-            .labels
-            .iter()
-            .find(|l| l.name.eq_ignore_ascii_case(&name))
-        {
-            Some(l) => l.id,
-            None => {
-                let id = s.next_id();
-                s.repos[ri].labels.push(LabelRec {
-                    id,
-                    name,
-                    color: "ededed".into(),
-                    description: String::new(),
-                });
-                id
-            }
-        };
+    for id in label_ids(&mut s, ri, opt.names(), "ededed", true) {
         if !s.repos[ri].pulls[pi].labels.contains(&id) {
             s.repos[ri].pulls[pi].labels.push(id);
         }
@@ -507,7 +491,7 @@ async fn add_labels(
         .filter_map(|id| r.labels.iter().find(|l| l.id == *id))
         .map(|l| json!({"id": l.id, "name": l.name, "color": l.color}))
         .collect();
-    Ok(ok(StatusCode::OK, Value::Array(v)))
+    Ok(json(StatusCode::OK, Value::Array(v)))
 }
 
 #[derive(Deserialize)]
@@ -517,14 +501,14 @@ struct AssigneesQ {
 
 /// Adds assignees; like GitHub, users who cannot be assigned are silently ignored.
 async fn add_assignees(
-    State(inner): St,
+    State(forge): Shared,
     h: HeaderMap,
     Path((o, n, num)): Path<(String, String, i64)>,
     b: Bytes,
-) -> R {
-    let (ri, _, opt) = write_request::<AssigneesQ>(&inner, &h, &o, &n, &b)?;
-    let branches = git::branches(&dir(&inner, ri));
-    let mut s = inner.lock();
+) -> Reply {
+    let (ri, _, opt) = write_request::<AssigneesQ>(&forge, &h, &o, &n, &b)?;
+    let branches = git::branches(&forge.repo_dir_of(ri));
+    let mut s = forge.lock();
     let pi = pull_idx(&s.repos[ri], num).ok_or_else(not_found)?;
     let assignable = s.assignable(&s.repos[ri]);
     for name in opt.assignees {
@@ -537,10 +521,9 @@ async fn add_assignees(
     }
     Ok(pull_answer(
         StatusCode::CREATED,
-        &inner,
+        &forge,
         &s,
-        ri,
-        pi,
+        (ri, pi),
         &branches,
         pull_json,
     ))

@@ -11,8 +11,7 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use base64::Engine;
-use ct_sandbox::Server;
-use ct_sandbox::forge::{Emulator, Options};
+use ct_forge_emulator::{Delivery, Emulator, ForgeEmulator, Options, Server, loopback};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -30,11 +29,8 @@ fn hmac_hex(secret: &str, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-async fn start(options: Options) -> (Emulator, Server) {
-    let (listener, url) = Server::bind(ct_sandbox::loopback(0)).await.unwrap();
-    let emu = Emulator::new(options, &url).unwrap();
-    let server = Server::serve(listener, emu.router()).unwrap();
-    (emu, server)
+async fn start(options: Options) -> ForgeEmulator {
+    ct_forge_emulator::start(options).await.unwrap()
 }
 
 /// A webhook receiver: every POST's headers and body go to the channel.
@@ -50,10 +46,7 @@ async fn receiver() -> (Server, mpsc::UnboundedReceiver<(HeaderMap, Bytes)>) {
             }
         }),
     );
-    (
-        Server::start(ct_sandbox::loopback(0), app).await.unwrap(),
-        rx,
-    )
+    (Server::start(loopback(0), app).await.unwrap(), rx)
 }
 
 /// Run git with Basic credentials in the environment (not in argv or the remote URL).
@@ -108,7 +101,7 @@ fn assert_shape(fixture: &Value, ours: &Value, path: &str) {
 
 /// The emulator records a delivery once the receiver has answered, which can be just after the
 /// receiver handed the request to the test: wait (bounded) until `n` are recorded.
-async fn deliveries(emu: &Emulator, n: usize) -> Vec<ct_sandbox::forge::Delivery> {
+async fn deliveries(emu: &ForgeEmulator, n: usize) -> Vec<Delivery> {
     for _ in 0..500 {
         let d = emu.deliveries();
         if d.len() >= n {
@@ -150,10 +143,10 @@ fn shipped_fixtures_verify_with_the_documented_secret() {
         let expected = hmac_hex(SECRET, &body);
         assert_eq!(header("X-Hub-Signature-256"), format!("sha256={expected}"));
         assert_eq!(header("X-Gitea-Signature"), expected);
-        assert_eq!(ct_sandbox::forge::signature(SECRET, &body), expected);
+        assert_eq!(ct_forge_emulator::signature(SECRET, &body), expected);
         assert_eq!(
             header("X-Hub-Signature"),
-            format!("sha1={}", ct_sandbox::forge::signature_sha1(SECRET, &body))
+            format!("sha1={}", ct_forge_emulator::signature_sha1(SECRET, &body))
         );
         assert_ne!(hmac_hex("wrong-secret", &body), expected);
         assert!(!body.ends_with(b"\n"), "Gitea sends no trailing newline");
@@ -162,7 +155,7 @@ fn shipped_fixtures_verify_with_the_documented_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn git_push_sends_signed_gitea_webhooks() {
-    let (emu, _server) = start(Options::default()).await;
+    let emu = start(Options::default()).await;
     let (hook_server, mut rx) = receiver().await;
     emu.create_user("user1", "openshift").unwrap();
     let seed = seed_dir();
@@ -241,7 +234,7 @@ async fn git_push_sends_signed_gitea_webhooks() {
         assert_eq!(get("x-gitea-event"), "push");
         assert_eq!(
             get("x-hub-signature"),
-            format!("sha1={}", ct_sandbox::forge::signature_sha1(SECRET, &body))
+            format!("sha1={}", ct_forge_emulator::signature_sha1(SECRET, &body))
         );
         assert_eq!(get("x-github-event"), "push");
         assert_eq!(get("content-type"), "application/json");
@@ -300,7 +293,7 @@ async fn git_push_sends_signed_gitea_webhooks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn git_rejects_bad_credentials_and_accepts_a_token_as_password() {
-    let (emu, _server) = start(Options::default()).await;
+    let emu = start(Options::default()).await;
     emu.create_user("user1", "openshift").unwrap();
     let token = emu.create_token("user1").unwrap();
     let repo = emu
@@ -333,7 +326,7 @@ async fn git_rejects_bad_credentials_and_accepts_a_token_as_password() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_speaks_gitea_status_codes_and_error_bodies() {
-    let (emu, server) = start(Options {
+    let emu = start(Options {
         max_response_items: Some(2),
         ..Options::default()
     })
@@ -344,7 +337,7 @@ async fn api_speaks_gitea_status_codes_and_error_bodies() {
         .unwrap();
     emu.commit("user1", "r", "feature", Some("main"), "a.txt", "a", "a")
         .unwrap();
-    let api = format!("{}/api/v1", server.url);
+    let api = format!("{}/api/v1", emu.url());
     let c = reqwest::Client::new();
 
     let v: Value = c
@@ -366,7 +359,7 @@ async fn api_speaks_gitea_status_codes_and_error_bodies() {
     assert_eq!(r.status(), 401);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["message"], "user does not exist [uid: 0, name: ]");
-    assert_eq!(v["url"], format!("{}/api/swagger", server.url));
+    assert_eq!(v["url"], format!("{}/api/swagger", emu.url()));
 
     let r = c
         .post(format!("{api}/repos/user1/r/pulls"))
@@ -508,12 +501,12 @@ async fn api_speaks_gitea_status_codes_and_error_bodies() {
 async fn hooks_and_tokens_via_the_api() {
     let pw = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(pw.path(), "admin-pass\n").unwrap();
-    let (emu, server) = start(Options {
+    let emu = start(Options {
         admin_password_file: Some(pw.path().to_path_buf()),
         ..Options::default()
     })
     .await;
-    let api = format!("{}/api/v1", server.url);
+    let api = format!("{}/api/v1", emu.url());
     let c = reqwest::Client::new();
     let r = c
         .post(format!("{api}/admin/users"))
@@ -544,7 +537,7 @@ async fn hooks_and_tokens_via_the_api() {
     let repo: Value = r.json().await.unwrap();
     assert_eq!(
         repo["clone_url"],
-        format!("{}/user1/mlops-gitops.git", server.url)
+        format!("{}/user1/mlops-gitops.git", emu.url())
     );
     assert_eq!(repo["empty"], true);
     let r = c
@@ -574,7 +567,7 @@ async fn hooks_and_tokens_via_the_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsigned_hooks_get_empty_signatures_and_branch_deletions_send_no_push() {
-    let (emu, _server) = start(Options::default()).await;
+    let emu = start(Options::default()).await;
     let (hook_server, mut rx) = receiver().await;
     emu.create_user("user1", "openshift").unwrap();
     let repo = emu

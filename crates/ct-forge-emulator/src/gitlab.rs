@@ -15,28 +15,33 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::common::{
-    Denied, R, Reject, check_access, json_body, ok, page_window, pull_answer, pull_idx,
-    repo_dir as dir, requested_open, resolve_rev, set_pull_open, show_pull,
+use crate::git;
+use crate::state::Forge;
+use crate::store::{PullRec, RepoRec, Store, now};
+use crate::views::{
+    Denied, JsonError, Reply, check_access, json, json_body, label_ids, page_window, pull_answer,
+    pull_idx, requested_open, resolve_rev, show_pull,
 };
-use super::store::{LabelRec, PullRec, RepoRec, Store, now};
-use super::{Inner, apply_race, git, new_pull};
 
-type St = State<Arc<Inner>>;
+/// The color of labels GitLab creates for unknown names.
+const LABEL_COLOR: &str = "6699cc";
 
-fn error(status: StatusCode, message: impl Into<Value>) -> Reject {
-    Reject(status, json!({"message": message.into()}))
+/// The routes' state.
+type Shared = State<Arc<Forge>>;
+
+fn error(status: StatusCode, message: impl Into<Value>) -> JsonError {
+    JsonError(status, json!({"message": message.into()}))
 }
 
 /// A write request: the project (membership required), the caller and the JSON body
 /// (GitLab answers a parse failure with 400).
 fn write_request<T: DeserializeOwned>(
-    inner: &Inner,
+    forge: &Forge,
     h: &HeaderMap,
     id: &str,
     b: &Bytes,
-) -> Result<(usize, Option<i64>, T), Reject> {
-    let (ri, uid) = project(inner, h, id, true)?;
+) -> Result<(usize, Option<i64>, T), JsonError> {
+    let (ri, uid) = project(forge, h, id, true)?;
     let opt = json_body(b, |e| {
         error(StatusCode::BAD_REQUEST, format!("400 Bad request - {e}"))
     })?;
@@ -44,11 +49,11 @@ fn write_request<T: DeserializeOwned>(
 }
 
 /// GitLab's 404 for a merge request that does not exist.
-fn mr_not_found() -> Reject {
+fn mr_not_found() -> JsonError {
     error(StatusCode::NOT_FOUND, "404 Not found")
 }
 
-fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Reject> {
+fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, JsonError> {
     let token = if let Some(t) = h.get("private-token").and_then(|v| v.to_str().ok()) {
         t.trim().to_string()
     } else if let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
@@ -66,12 +71,12 @@ fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, Reject> {
 
 /// Resolve `:id` (numeric or `group/project`) as the caller sees it.
 fn project(
-    inner: &Inner,
+    forge: &Forge,
     h: &HeaderMap,
     id: &str,
     write: bool,
-) -> Result<(usize, Option<i64>), Reject> {
-    let s = inner.lock();
+) -> Result<(usize, Option<i64>), JsonError> {
+    let s = forge.lock();
     let uid = auth(&s, h)?;
     let ri = match id.parse::<i64>() {
         Ok(n) => s.repo_by_id(n),
@@ -86,7 +91,7 @@ fn project(
     Ok((ri, uid))
 }
 
-pub(crate) fn router(inner: Arc<Inner>) -> Router<Arc<super::GitState>> {
+pub(crate) fn router<S>(forge: Arc<Forge>) -> Router<S> {
     Router::new()
         .route("/projects/{id}", get(get_project))
         .route(
@@ -105,7 +110,7 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router<Arc<super::GitState>> {
         .route("/projects/{id}/labels", get(labels))
         .route("/users", get(users))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "404 Not Found") })
-        .with_state(inner)
+        .with_state(forge)
 }
 
 fn user_json(s: &Store, id: i64) -> Value {
@@ -116,7 +121,7 @@ fn user_json(s: &Store, id: i64) -> Value {
 }
 
 fn mr_json(
-    inner: &Inner,
+    forge: &Forge,
     s: &Store,
     r: &RepoRec,
     p: &PullRec,
@@ -148,7 +153,7 @@ fn mr_json(
         "labels": p.labels.iter().filter_map(|id| r.labels.iter().find(|l| l.id == *id)).map(|l| l.name.clone()).collect::<Vec<_>>(),
         "sha": branches.get(&p.head).cloned(),
         "merge_commit_sha": p.merge_commit,
-        "web_url": format!("{}/{full}/-/merge_requests/{}", inner.base, p.number),
+        "web_url": format!("{}/{full}/-/merge_requests/{}", forge.base, p.number),
         "created_at": p.created,
         "updated_at": p.updated,
         "merged_at": p.merged_at,
@@ -156,27 +161,31 @@ fn mr_json(
     })
 }
 
-async fn get_project(State(inner): St, h: HeaderMap, Path(id): Path<String>) -> R {
-    let (ri, _) = project(&inner, &h, &id, false)?;
-    let s = inner.lock();
+async fn get_project(State(forge): Shared, h: HeaderMap, Path(id): Path<String>) -> Reply {
+    let (ri, _) = project(&forge, &h, &id, false)?;
+    let s = forge.lock();
     let r = &s.repos[ri];
     let full = s.full_name(r);
-    Ok(ok(
+    Ok(json(
         StatusCode::OK,
         json!({"id": r.id, "name": r.name, "path": r.name, "path_with_namespace": full,
-               "default_branch": r.default_branch, "web_url": format!("{}/{full}", inner.base),
-               "http_url_to_repo": format!("{}/{full}.git", inner.base),
+               "default_branch": r.default_branch, "web_url": format!("{}/{full}", forge.base),
+               "http_url_to_repo": format!("{}/{full}.git", forge.base),
                "visibility": if r.private { "private" } else { "public" }}),
     ))
 }
 
-async fn get_branch(State(inner): St, h: HeaderMap, Path((id, b)): Path<(String, String)>) -> R {
-    let (ri, _) = project(&inner, &h, &id, false)?;
-    let branches = git::branches(&dir(&inner, ri));
+async fn get_branch(
+    State(forge): Shared,
+    h: HeaderMap,
+    Path((id, b)): Path<(String, String)>,
+) -> Reply {
+    let (ri, _) = project(&forge, &h, &id, false)?;
+    let branches = git::branches(&forge.repo_dir_of(ri));
     let sha = branches
         .get(&b)
         .ok_or_else(|| error(StatusCode::NOT_FOUND, "404 Branch Not Found"))?;
-    Ok(ok(
+    Ok(json(
         StatusCode::OK,
         json!({"name": b, "commit": {"id": sha, "short_id": &sha[..8.min(sha.len())]}, "merged": false, "protected": false}),
     ))
@@ -189,13 +198,13 @@ struct CompareQ {
 }
 
 async fn compare(
-    State(inner): St,
+    State(forge): Shared,
     h: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<CompareQ>,
-) -> R {
-    let (ri, _) = project(&inner, &h, &id, false)?;
-    let d = dir(&inner, ri);
+) -> Reply {
+    let (ri, _) = project(&forge, &h, &id, false)?;
+    let d = forge.repo_dir_of(ri);
     let (Some(f), Some(t)) = (resolve_rev(&d, &q.from), resolve_rev(&d, &q.to)) else {
         return Err(error(StatusCode::NOT_FOUND, "404 Ref Not Found"));
     };
@@ -204,7 +213,7 @@ async fn compare(
         .rev()
         .map(|c| json!({"id": c}))
         .collect();
-    Ok(ok(
+    Ok(json(
         StatusCode::OK,
         json!({"commit": commits.last().cloned(), "commits": commits, "diffs": [], "compare_timeout": false, "compare_same_ref": f == t}),
     ))
@@ -220,14 +229,14 @@ struct ListQ {
 }
 
 async fn list_mrs(
-    State(inner): St,
+    State(forge): Shared,
     h: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<ListQ>,
-) -> R {
-    let (ri, _) = project(&inner, &h, &id, false)?;
-    let branches = git::branches(&dir(&inner, ri));
-    let s = inner.lock();
+) -> Reply {
+    let (ri, _) = project(&forge, &h, &id, false)?;
+    let branches = git::branches(&forge.repo_dir_of(ri));
+    let s = forge.lock();
     let r = &s.repos[ri];
     let state = q.state.unwrap_or_else(|| "all".into());
     let (skip, take) = page_window(q.page, q.per_page, 20);
@@ -245,14 +254,14 @@ async fn list_mrs(
         .filter(|p| q.target_branch.as_ref().is_none_or(|b| &p.base == b))
         .skip(skip)
         .take(take)
-        .map(|p| mr_json(&inner, &s, r, p, &branches))
+        .map(|p| mr_json(&forge, &s, r, p, &branches))
         .collect();
-    Ok(ok(StatusCode::OK, Value::Array(items)))
+    Ok(json(StatusCode::OK, Value::Array(items)))
 }
 
-async fn get_mr(State(inner): St, h: HeaderMap, Path((id, iid)): Path<(String, i64)>) -> R {
-    let (ri, _) = project(&inner, &h, &id, false)?;
-    show_pull(&inner, ri, iid, mr_json, mr_not_found)
+async fn get_mr(State(forge): Shared, h: HeaderMap, Path((id, iid)): Path<(String, i64)>) -> Reply {
+    let (ri, _) = project(&forge, &h, &id, false)?;
+    show_pull(&forge, ri, iid, mr_json, mr_not_found)
 }
 
 /// `labels` is a comma-separated string or an array of names.
@@ -276,30 +285,6 @@ impl Labels {
     }
 }
 
-/// Label IDs for names; like GitLab, unknown names create project labels.
-fn label_ids(s: &mut Store, ri: usize, names: Vec<String>) -> Vec<i64> {
-    let mut ids = Vec::new();
-    for name in names {
-        let id = match s.repos[ri].labels.iter().find(|l| l.name == name) {
-            Some(l) => l.id,
-            None => {
-                let id = s.next_id();
-                s.repos[ri].labels.push(LabelRec {
-                    id,
-                    name,
-                    color: "6699cc".into(),
-                    description: String::new(),
-                });
-                id
-            }
-        };
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    ids
-}
-
 #[derive(Deserialize)]
 struct CreateQ {
     source_branch: Option<String>,
@@ -313,8 +298,8 @@ struct CreateQ {
     labels: Option<Labels>,
 }
 
-async fn create_mr(State(inner): St, h: HeaderMap, Path(id): Path<String>, b: Bytes) -> R {
-    let (ri, uid, opt) = write_request::<CreateQ>(&inner, &h, &id, &b)?;
+async fn create_mr(State(forge): Shared, h: HeaderMap, Path(id): Path<String>, b: Bytes) -> Reply {
+    let (ri, uid, opt) = write_request::<CreateQ>(&forge, &h, &id, &b)?;
     let (Some(src), Some(dst), Some(title)) = (opt.source_branch, opt.target_branch, opt.title)
     else {
         return Err(error(
@@ -322,7 +307,7 @@ async fn create_mr(State(inner): St, h: HeaderMap, Path(id): Path<String>, b: By
             "source_branch, target_branch, title are missing",
         ));
     };
-    let branches = git::branches(&dir(&inner, ri));
+    let branches = git::branches(&forge.repo_dir_of(ri));
     if !branches.contains_key(&src) || !branches.contains_key(&dst) {
         return Err(error(StatusCode::NOT_FOUND, "404 Branch Not Found"));
     }
@@ -332,14 +317,17 @@ async fn create_mr(State(inner): St, h: HeaderMap, Path(id): Path<String>, b: By
             json!(["You can't use same project/branch for source and target"]),
         ));
     }
-    let mut s = inner.lock();
-    apply_race(&mut s, ri, &src, &dst, &title, &opt.description);
-    if let Some(pi) = Store::open_pull(&s.repos[ri], &src, &dst) {
+    let mut s = forge.lock();
+    s.take_race(ri, &src, &dst, &title, &opt.description);
+    let exists = |s: &Store, pi: usize| {
         let msg = format!(
             "Another open merge request already exists for this source branch: !{}",
             s.repos[ri].pulls[pi].number
         );
-        return Err(error(StatusCode::CONFLICT, json!([msg])));
+        error(StatusCode::CONFLICT, json!([msg]))
+    };
+    if let Some(pi) = Store::open_pull(&s.repos[ri], &src, &dst) {
+        return Err(exists(&s, pi));
     }
     let assignable = s.assignable(&s.repos[ri]);
     let mut assignees: Vec<i64> = opt.assignee_ids;
@@ -348,18 +336,20 @@ async fn create_mr(State(inner): St, h: HeaderMap, Path(id): Path<String>, b: By
     assignees.dedup();
     let labels = opt
         .labels
-        .map(|l| label_ids(&mut s, ri, l.names()))
+        .map(|l| label_ids(&mut s, ri, l.names(), LABEL_COLOR, false))
         .unwrap_or_default();
-    let mut pull = new_pull(uid.unwrap_or(0), &src, &dst, &title, &opt.description);
+    let mut pull = PullRec::new(uid.unwrap_or(0), &src, &dst, &title, &opt.description);
     pull.assignees = assignees;
     pull.labels = labels;
-    let pi = s.insert_pull(ri, pull);
+    let pi = match s.create_pull(ri, pull) {
+        Ok(pi) => pi,
+        Err(pi) => return Err(exists(&s, pi)),
+    };
     Ok(pull_answer(
         StatusCode::CREATED,
-        &inner,
+        &forge,
         &s,
-        ri,
-        pi,
+        (ri, pi),
         &branches,
         mr_json,
     ))
@@ -376,17 +366,21 @@ struct UpdateQ {
 }
 
 async fn update_mr(
-    State(inner): St,
+    State(forge): Shared,
     h: HeaderMap,
     Path((id, iid)): Path<(String, i64)>,
     b: Bytes,
-) -> R {
-    let (ri, _, opt) = write_request::<UpdateQ>(&inner, &h, &id, &b)?;
-    let branches = git::branches(&dir(&inner, ri));
-    let mut s = inner.lock();
+) -> Reply {
+    let (ri, _, opt) = write_request::<UpdateQ>(&forge, &h, &id, &b)?;
+    let branches = git::branches(&forge.repo_dir_of(ri));
+    let mut s = forge.lock();
     let pi = pull_idx(&s.repos[ri], iid).ok_or_else(mr_not_found)?;
-    let set = opt.labels.map(|l| label_ids(&mut s, ri, l.names()));
-    let add = opt.add_labels.map(|l| label_ids(&mut s, ri, l.names()));
+    let set = opt
+        .labels
+        .map(|l| label_ids(&mut s, ri, l.names(), LABEL_COLOR, false));
+    let add = opt
+        .add_labels
+        .map(|l| label_ids(&mut s, ri, l.names(), LABEL_COLOR, false));
     let assignable = s.assignable(&s.repos[ri]);
     let p = &mut s.repos[ri].pulls[pi];
     if let Some(t) = opt.title {
@@ -407,14 +401,13 @@ async fn update_mr(
         }
     }
     let open = requested_open(opt.state_event.as_deref(), "close", "reopen");
-    set_pull_open(p, open);
+    p.set_open(open);
     p.updated = now();
     Ok(pull_answer(
         StatusCode::OK,
-        &inner,
+        &forge,
         &s,
-        ri,
-        pi,
+        (ri, pi),
         &branches,
         mr_json,
     ))
@@ -427,13 +420,13 @@ struct PageQ {
 }
 
 async fn labels(
-    State(inner): St,
+    State(forge): Shared,
     h: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<PageQ>,
-) -> R {
-    let (ri, _) = project(&inner, &h, &id, false)?;
-    let s = inner.lock();
+) -> Reply {
+    let (ri, _) = project(&forge, &h, &id, false)?;
+    let s = forge.lock();
     let (skip, take) = page_window(q.page, q.per_page, 20);
     let v: Vec<Value> = s.repos[ri]
         .labels
@@ -442,7 +435,7 @@ async fn labels(
         .take(take)
         .map(|l| json!({"id": l.id, "name": l.name, "color": format!("#{}", l.color), "description": l.description}))
         .collect();
-    Ok(ok(StatusCode::OK, Value::Array(v)))
+    Ok(json(StatusCode::OK, Value::Array(v)))
 }
 
 #[derive(Deserialize)]
@@ -450,8 +443,8 @@ struct UsersQ {
     username: Option<String>,
 }
 
-async fn users(State(inner): St, h: HeaderMap, Query(q): Query<UsersQ>) -> R {
-    let s = inner.lock();
+async fn users(State(forge): Shared, h: HeaderMap, Query(q): Query<UsersQ>) -> Reply {
+    let s = forge.lock();
     auth(&s, &h)?;
     let v: Vec<Value> = s
         .users
@@ -464,5 +457,5 @@ async fn users(State(inner): St, h: HeaderMap, Query(q): Query<UsersQ>) -> R {
         })
         .map(|u| user_json(&s, u.id))
         .collect();
-    Ok(ok(StatusCode::OK, Value::Array(v)))
+    Ok(json(StatusCode::OK, Value::Array(v)))
 }

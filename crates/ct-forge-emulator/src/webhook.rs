@@ -4,41 +4,43 @@
 
 use std::sync::Arc;
 
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha1::Sha1;
 use sha2::Sha256;
 
-use super::store::{Delivery, Gitea, HookRec};
-use super::{Inner, git};
+use crate::git;
 use crate::git_http::{PushEvent, ZERO_SHA};
+use crate::gitea::render::{Gitea, payload_commit};
+use crate::state::Forge;
+use crate::store::{Delivery, HookRec};
 
 /// Most commits listed in one payload (Gitea's default `[webhook] PAYLOAD_COMMIT_LIMIT`-like cap).
 const MAX_COMMITS: usize = 20;
 
 /// Hex HMAC-SHA256 of `body` keyed by `secret`; empty when there is no secret, as Gitea sends.
 pub fn signature(secret: &str, body: &[u8]) -> String {
-    if secret.is_empty() {
-        return String::new();
-    }
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
+    hmac_hex::<Hmac<Sha256>>(secret, body)
 }
 
 /// Hex HMAC-SHA1 of `body` (the legacy `X-Hub-Signature`); empty without a secret.
 pub fn signature_sha1(secret: &str, body: &[u8]) -> String {
+    hmac_hex::<Hmac<Sha1>>(secret, body)
+}
+
+fn hmac_hex<M: Mac + KeyInit>(secret: &str, body: &[u8]) -> String {
     if secret.is_empty() {
         return String::new();
     }
-    let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    let mut mac = <M as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
 }
 
 /// Called by the git server after a push: build one payload per updated branch and deliver it
 /// to the repository's active push hooks in the background.
-pub(crate) fn on_push(inner: Arc<Inner>, ev: PushEvent) {
+pub(crate) fn on_push(forge: Arc<Forge>, ev: PushEvent) {
     let Some((owner, name)) = ev.repo.trim_end_matches(".git").split_once('/') else {
         return;
     };
@@ -57,12 +59,12 @@ pub(crate) fn on_push(inner: Arc<Inner>, ev: PushEvent) {
                 continue;
             }
             let Some((hooks, body)) =
-                payload(&inner, &owner, &name, &ev.user, &u.refname, &u.old, &u.new)
+                payload(&forge, &owner, &name, &ev.user, &u.refname, &u.old, &u.new)
             else {
                 continue;
             };
             for hook in hooks {
-                deliver(&inner, &format!("{owner}/{name}"), &hook, &body).await;
+                deliver(&forge, &format!("{owner}/{name}"), &hook, &body).await;
             }
         }
     });
@@ -70,7 +72,7 @@ pub(crate) fn on_push(inner: Arc<Inner>, ev: PushEvent) {
 
 /// The hooks to call and the payload bytes for one ref update.
 fn payload(
-    inner: &Inner,
+    forge: &Forge,
     owner: &str,
     name: &str,
     pusher: &str,
@@ -78,7 +80,7 @@ fn payload(
     before: &str,
     after: &str,
 ) -> Option<(Vec<HookRec>, Vec<u8>)> {
-    let dir = inner.repo_dir(owner, name);
+    let dir = forge.repo_dir(owner, name);
     let full = format!("{owner}/{name}");
     // New branch: the commits not on any other branch; update: before..after.
     let exclude: Vec<String> = if before == ZERO_SHA {
@@ -94,15 +96,15 @@ fn payload(
     let commits: Vec<Value> = shas
         .iter()
         .filter_map(|sha| git::commit_info(&dir, sha).ok())
-        .map(|c| super::gitea::payload_commit(&inner.base, &full, &c))
+        .map(|c| payload_commit(&forge.base, &full, &c))
         .collect();
     let head_commit = match commits.first() {
         Some(c) => c.clone(),
         None => git::commit_info(&dir, after)
-            .map(|c| super::gitea::payload_commit(&inner.base, &full, &c))
+            .map(|c| payload_commit(&forge.base, &full, &c))
             .unwrap_or(Value::Null),
     };
-    let s = inner.lock();
+    let s = forge.lock();
     let ri = s.repo_idx(owner, name)?;
     let r = &s.repos[ri];
     let hooks: Vec<HookRec> = r
@@ -116,7 +118,7 @@ fn payload(
     }
     let g = Gitea {
         store: &s,
-        base: &inner.base,
+        base: &forge.base,
     };
     let user = s
         .user_by_login(pusher)
@@ -126,7 +128,7 @@ fn payload(
         "ref": refname,
         "before": before,
         "after": after,
-        "compare_url": format!("{}/{full}/compare/{before}...{after}", inner.base),
+        "compare_url": format!("{}/{full}/compare/{before}...{after}", forge.base),
         "commits": commits,
         "total_commits": commits.len(),
         "head_commit": head_commit,
@@ -139,10 +141,10 @@ fn payload(
 }
 
 /// POST one payload to one hook and record the outcome.
-async fn deliver(inner: &Inner, repo: &str, hook: &HookRec, body: &[u8]) {
+async fn deliver(forge: &Forge, repo: &str, hook: &HookRec, body: &[u8]) {
     let uuid = uuid::Uuid::new_v4().to_string();
     let sig = signature(&hook.secret, body);
-    let mut req = inner
+    let mut req = forge
         .http()
         .post(&hook.url)
         .header("X-Gitea-Delivery", &uuid)
@@ -185,7 +187,7 @@ async fn deliver(inner: &Inner, repo: &str, hook: &HookRec, body: &[u8]) {
             (None, Some(e.to_string()))
         }
     };
-    inner.lock().deliveries.push(Delivery {
+    forge.lock().deliveries.push(Delivery {
         hook_id: hook.id,
         repo: repo.to_string(),
         uuid,

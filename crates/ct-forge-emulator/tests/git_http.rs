@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use ct_sandbox::git_http::{GitHttp, PushEvent, ZERO_SHA};
+use ct_forge_emulator::git_http::{GitHttp, PushEvent, ZERO_SHA};
+use ct_forge_emulator::{Server, loopback};
 
 fn git(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new("git")
@@ -34,8 +35,8 @@ async fn clone_and_push_with_basic_auth_report_ref_updates() {
     );
     let events: Arc<Mutex<Vec<PushEvent>>> = Arc::default();
     let e = events.clone();
-    let server = ct_sandbox::Server::start(
-        ct_sandbox::loopback(0),
+    let server = Server::start(
+        loopback(0),
         GitHttp::with_user(root.path(), "alice", "pw-123456")
             .on_push(Arc::new(move |ev| e.lock().unwrap().push(ev)))
             .router(),

@@ -5,8 +5,7 @@
 
 use std::path::Path;
 
-use ct_sandbox::Server;
-use ct_sandbox::forge::{Emulator, Options};
+use ct_forge_emulator::Options;
 use serde_json::{Value, json};
 
 fn spec() -> Value {
@@ -157,9 +156,7 @@ fn call<'a>(
 async fn gitea_answers_match_the_swagger() {
     let spec = spec();
     assert_eq!(spec["info"]["version"], "1.25.3");
-    let (listener, url) = Server::bind(ct_sandbox::loopback(0)).await.unwrap();
-    let emu = Emulator::new(Options::default(), &url).unwrap();
-    let _server = Server::serve(listener, emu.router()).unwrap();
+    let emu = ct_forge_emulator::start(Options::default()).await.unwrap();
     emu.create_user("user1", "pw").unwrap();
     emu.create_user("reviewer", "pw").unwrap();
     let token = emu.create_token("user1").unwrap();

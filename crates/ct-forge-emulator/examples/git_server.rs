@@ -3,14 +3,15 @@
 //!
 //! ```text
 //! GIT_SERVER_USER=bench GIT_SERVER_PASSWORD=secret \
-//!   cargo run --release -p ct-sandbox --example git_server -- ROOT [PORT]
+//!   cargo run --release -p ct-forge-emulator --example git_server -- ROOT [PORT]
 //! ```
 //! Serves every bare repository below ROOT at `http://127.0.0.1:PORT/<path>.git`, prints
 //! `url http://127.0.0.1:PORT` on stdout once listening, and runs until killed.
 
 use std::io::Write;
 
-use ct_sandbox::git_http::GitHttp;
+use ct_forge_emulator::git_http::GitHttp;
+use ct_forge_emulator::{Server, loopback};
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -34,7 +35,7 @@ fn main() -> std::io::Result<()> {
         .build()?;
     rt.block_on(async move {
         let git = GitHttp::with_user(root, &user, &password);
-        let server = ct_sandbox::Server::start(ct_sandbox::loopback(port), git.router()).await?;
+        let server = Server::start(loopback(port), git.router()).await?;
         let mut out = std::io::stdout().lock();
         writeln!(out, "url {}", server.url)?;
         out.flush()?;

@@ -1,199 +1,12 @@
-//! The forge's state: users, tokens, repositories, pull requests, labels and hooks.
-//!
-//! One model serves the three API views (Gitea, GitHub, GitLab): a GitLab merge request is the
-//! same record as a Gitea pull request, with `iid` = `number`.
+//! Records rendered as Gitea JSON (`User`, `Repository`, `Label`, `PullRequest`, `Hook`,
+//! `PayloadCommit`, `Commit`, `Branch`), for the API and the webhook payloads.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-/// A user or an organization (Gitea stores both as users).
-#[derive(Debug, Clone)]
-pub struct UserRec {
-    pub id: i64,
-    pub login: String,
-    pub password: Option<String>,
-    pub email: String,
-    pub full_name: String,
-    pub is_admin: bool,
-    pub is_org: bool,
-    pub created: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct TokenRec {
-    pub user_id: i64,
-    pub name: String,
-    pub token: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct LabelRec {
-    pub id: i64,
-    pub name: String,
-    pub color: String,
-    pub description: String,
-}
-
-/// A configured webhook.
-#[derive(Debug, Clone)]
-pub struct HookRec {
-    pub id: i64,
-    pub url: String,
-    pub secret: String,
-    pub content_type: String,
-    pub events: Vec<String>,
-    pub active: bool,
-    pub created: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct PullRec {
-    pub id: i64,
-    pub number: i64,
-    pub poster: i64,
-    pub title: String,
-    pub body: String,
-    pub head: String,
-    pub base: String,
-    pub open: bool,
-    pub merged: bool,
-    pub merge_commit: Option<String>,
-    pub merged_at: Option<String>,
-    pub closed_at: Option<String>,
-    pub created: String,
-    pub updated: String,
-    pub assignees: Vec<i64>,
-    pub labels: Vec<i64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct RepoRec {
-    pub id: i64,
-    pub owner_id: i64,
-    pub name: String,
-    pub description: String,
-    pub private: bool,
-    pub default_branch: String,
-    pub created: String,
-    pub updated: String,
-    /// Next issue/PR number: they share one sequence, as in Gitea.
-    pub next_index: i64,
-    pub labels: Vec<LabelRec>,
-    pub collaborators: Vec<i64>,
-    pub hooks: Vec<HookRec>,
-    pub pulls: Vec<PullRec>,
-    /// Numbers of the issues (not PRs) opened so far.
-    pub issues: Vec<i64>,
-}
-
-/// One webhook delivery attempt, for tests and the demo to inspect.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub hook_id: i64,
-    pub repo: String,
-    pub uuid: String,
-    pub event: String,
-    pub url: String,
-    pub body: Vec<u8>,
-    /// HTTP status of the receiver's answer, if one came.
-    pub status: Option<u16>,
-    /// Transport error, if any.
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Default)]
-pub struct Store {
-    pub users: Vec<UserRec>,
-    pub tokens: Vec<TokenRec>,
-    pub repos: Vec<RepoRec>,
-    pub deliveries: Vec<Delivery>,
-    /// Repositories whose next PR create is preceded by a "concurrent" create of the same PR.
-    pub race_next_create: Vec<i64>,
-    next_id: i64,
-}
-
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-impl Store {
-    pub fn next_id(&mut self) -> i64 {
-        self.next_id += 1;
-        self.next_id
-    }
-
-    /// The user an access token belongs to.
-    pub fn token_user(&self, token: &str) -> Option<i64> {
-        self.tokens
-            .iter()
-            .find(|t| t.token == token)
-            .map(|t| t.user_id)
-    }
-
-    pub fn user(&self, id: i64) -> Option<&UserRec> {
-        self.users.iter().find(|u| u.id == id)
-    }
-
-    pub fn user_by_login(&self, login: &str) -> Option<&UserRec> {
-        self.users
-            .iter()
-            .find(|u| u.login.eq_ignore_ascii_case(login))
-    }
-
-    pub fn repo_idx(&self, owner: &str, name: &str) -> Option<usize> {
-        let owner = self.user_by_login(owner)?.id;
-        self.repos
-            .iter()
-            .position(|r| r.owner_id == owner && r.name.eq_ignore_ascii_case(name))
-    }
-
-    pub fn repo_by_id(&self, id: i64) -> Option<usize> {
-        self.repos.iter().position(|r| r.id == id)
-    }
-
-    pub fn owner_login(&self, repo: &RepoRec) -> String {
-        self.user(repo.owner_id)
-            .map(|u| u.login.clone())
-            .unwrap_or_default()
-    }
-
-    /// `owner/name` of a repository.
-    pub fn full_name(&self, repo: &RepoRec) -> String {
-        format!("{}/{}", self.owner_login(repo), repo.name)
-    }
-
-    /// Users who may be assigned: the owner (when a user) and the collaborators.
-    pub fn assignable(&self, repo: &RepoRec) -> Vec<i64> {
-        let mut ids = Vec::new();
-        if self.user(repo.owner_id).is_some_and(|u| !u.is_org) {
-            ids.push(repo.owner_id);
-        }
-        for c in &repo.collaborators {
-            if !ids.contains(c) {
-                ids.push(*c);
-            }
-        }
-        ids
-    }
-
-    /// The open, unmerged PR for head → base, if any.
-    pub fn open_pull(repo: &RepoRec, head: &str, base: &str) -> Option<usize> {
-        repo.pulls
-            .iter()
-            .position(|p| p.open && !p.merged && p.head == head && p.base == base)
-    }
-
-    /// Insert a PR and return its index in `repo.pulls`.
-    pub fn insert_pull(&mut self, ri: usize, mut pull: PullRec) -> usize {
-        pull.id = self.next_id();
-        let repo = &mut self.repos[ri];
-        pull.number = repo.next_index;
-        repo.next_index += 1;
-        repo.pulls.push(pull);
-        repo.pulls.len() - 1
-    }
-}
+use crate::git::CommitInfo;
+use crate::store::{HookRec, LabelRec, PullRec, RepoRec, Store, UserRec};
 
 /// Append the keys of `b` to object `a` (keeps order).
 fn merge_objects(mut a: Value, b: Value) -> Value {
@@ -440,4 +253,54 @@ impl Gitea<'_> {
             "created_at": h.created,
         })
     }
+}
+
+/// Gitea's `PayloadCommit` for a commit.
+pub fn payload_commit(base: &str, full: &str, c: &CommitInfo) -> Value {
+    json!({
+        "id": c.id,
+        "message": c.message,
+        "url": format!("{base}/{full}/commit/{}", c.id),
+        "author": {"name": c.author_name, "email": c.author_email, "username": ""},
+        "committer": {"name": c.committer_name, "email": c.committer_email, "username": ""},
+        "verification": null,
+        "timestamp": c.committer_date,
+        "added": c.added,
+        "removed": c.removed,
+        "modified": c.modified,
+    })
+}
+
+/// Gitea's `Commit` (without `stats` and `files`).
+pub fn commit(base: &str, full: &str, c: &CommitInfo) -> Value {
+    json!({
+        "url": format!("{base}/api/v1/repos/{full}/git/commits/{}", c.id),
+        "sha": c.id,
+        "created": c.committer_date,
+        "html_url": format!("{base}/{full}/commit/{}", c.id),
+        "commit": {
+            "url": format!("{base}/api/v1/repos/{full}/git/commits/{}", c.id),
+            "message": c.message,
+            "author": {"name": c.author_name, "email": c.author_email, "date": c.author_date},
+            "committer": {"name": c.committer_name, "email": c.committer_email, "date": c.committer_date},
+        },
+        "author": null,
+        "committer": null,
+        "parents": c.parents.iter().map(|p| json!({"sha": p, "url": format!("{base}/api/v1/repos/{full}/git/commits/{p}")})).collect::<Vec<_>>(),
+    })
+}
+
+/// Gitea's `Branch` with its tip commit (`commit` is null when it cannot be read).
+pub fn branch(name: &str, commit: Value, can_push: bool) -> Value {
+    json!({
+        "name": name,
+        "commit": commit,
+        "protected": false,
+        "required_approvals": 0,
+        "enable_status_check": false,
+        "status_check_contexts": [],
+        "user_can_push": can_push,
+        "user_can_merge": can_push,
+        "effective_branch_protection_name": "",
+    })
 }

@@ -1,0 +1,575 @@
+//! Gitea-compatible forge emulator: repositories over git smart HTTP (the real
+//! `git http-backend`, [`git_http`]), the Gitea API subset the PR step and a workshop user
+//! need, signed push webhooks in Gitea's format, and thin GitHub and GitLab pull-request APIs
+//! over the same repositories.
+//!
+//! Routes (one server):
+//! - `/{owner}/{repo}.git/...`: git smart HTTP, Basic auth with the user's password or a token
+//!   as the password (or the token as the user name, as Gitea accepts).
+//! - `/api/v1/...`: the Gitea API ([`gitea`]), auth `Authorization: token|Bearer …` or Basic.
+//! - `/github/...`: GitHub REST pulls/compare/labels/assignees ([`github`]); API root
+//!   `{base}/github`.
+//! - `/gitlab/api/v4/...`: GitLab merge requests ([`gitlab`]); API root `{base}/gitlab/api/v4`.
+//! - `/_emulator/...`: the shared admin routes (faults, request log); the API routes are behind
+//!   the shared [`ct_emulator::Front`] (request log, faults; the forge checks its own tokens).
+//!
+//! [`start`] returns a [`ForgeEmulator`] handle (the [`ct_emulator::Emulator`] contract) that
+//! seeds and inspects state for tests and the demo: users, tokens, repositories (optionally
+//! seeded from a directory), commits and branches, labels, collaborators, hooks, pull requests
+//! (open, close, merge), webhook deliveries, the reported version, and a one-shot "another
+//! client created this PR just before you" race.
+//!
+//! Modules: [`store`] (state and every change to it), [`repos`] (repository operations on store
+//! and disk), [`git`] (plumbing on the bare repositories), [`webhook`] (push payloads and
+//! signatures), [`views`] (what the three API views share), [`state`] (what the routes share).
+
+pub mod git;
+pub mod git_http;
+pub mod gitea;
+pub mod github;
+pub mod gitlab;
+pub mod repos;
+pub mod state;
+pub mod store;
+pub mod views;
+pub mod webhook;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+pub use ct_emulator::{Emulator, Error, Fault, FaultAction, LoggedRequest, Server, loopback};
+use ct_emulator::{Front, Result, Style};
+
+use git_http::GitHttp;
+use state::Forge;
+pub use state::version_at_least;
+pub use store::Delivery;
+use store::{HookRec, PullRec, Store, UserRec, now};
+pub use webhook::{signature, signature_sha1};
+
+/// Version reported when none is configured (the swagger in shared/specs is from 1.25.3).
+pub const DEFAULT_VERSION: &str = "1.25.3";
+/// Admin user created at start when none is configured.
+pub const DEFAULT_ADMIN: &str = "gitea_admin";
+
+/// Flags for `ct-sandbox serve`.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Forge emulator")]
+#[group(id = "forge_options")]
+pub struct Options {
+    /// Directory holding the bare repositories (`OWNER/NAME.git`).
+    /// Default: a temporary directory, removed when the sandbox stops.
+    #[arg(long = "forge-root", env = "CT_SANDBOX_FORGE_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Version reported by `GET /api/v1/version`. Below 1.22 the `pulls/{base}/{head}` and
+    /// `compare` endpoints answer 404, as on old Gitea servers. Default: 1.25.3.
+    #[arg(long = "forge-version", env = "CT_SANDBOX_FORGE_VERSION")]
+    pub version: Option<String>,
+
+    /// Site administrator created at start. Default: gitea_admin.
+    #[arg(long = "forge-admin-user", env = "CT_SANDBOX_FORGE_ADMIN_USER")]
+    pub admin_user: Option<String>,
+
+    /// File holding the administrator's password (Basic auth for git and the API).
+    /// Default: a random password nobody knows; use a token.
+    #[arg(
+        long = "forge-admin-password-file",
+        env = "CT_SANDBOX_FORGE_ADMIN_PASSWORD_FILE",
+        value_name = "FILE"
+    )]
+    pub admin_password_file: Option<PathBuf>,
+
+    /// File holding an API token registered for the administrator (`Authorization: token …`,
+    /// or the password for git). Default: no token.
+    #[arg(
+        long = "forge-admin-token-file",
+        env = "CT_SANDBOX_FORGE_ADMIN_TOKEN_FILE",
+        value_name = "FILE"
+    )]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Largest page of list endpoints (Gitea's MAX_RESPONSE_ITEMS). Default: 50.
+    #[arg(
+        long = "forge-max-response-items",
+        env = "CT_SANDBOX_FORGE_MAX_RESPONSE_ITEMS"
+    )]
+    pub max_response_items: Option<usize>,
+
+    /// Timeout of one webhook delivery (Gitea's DELIVER_TIMEOUT). Default: 5s.
+    #[arg(long = "forge-webhook-timeout", env = "CT_SANDBOX_FORGE_WEBHOOK_TIMEOUT",
+          value_parser = ct_step::cli::parse_duration, value_name = "DURATION")]
+    pub webhook_timeout: Option<Duration>,
+}
+
+/// Injected faults answer in Gitea's error format.
+const STYLE: Style = Style {
+    error: |status, message| gitea::ApiError::new("", status, message).into_response(),
+    forbidden: "Forbidden\n",
+    open_paths: &[],
+};
+
+/// A user as the handle reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub login: String,
+}
+
+/// A repository as the handle reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repo {
+    pub id: i64,
+    pub full_name: String,
+    pub clone_url: String,
+    pub dir: PathBuf,
+}
+
+/// A pull request as the handle reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pull {
+    pub number: i64,
+    pub title: String,
+    pub body: String,
+    pub head: String,
+    pub base: String,
+    pub open: bool,
+    pub merged: bool,
+    pub labels: Vec<String>,
+    pub assignees: Vec<String>,
+}
+
+/// Branch name → tip SHA.
+pub type Branches = std::collections::BTreeMap<String, String>;
+
+/// The handle on a forge emulator: its URLs, seeding and inspection.
+pub struct ForgeEmulator {
+    forge: Arc<Forge>,
+    front: Front,
+    server: Option<Server>,
+}
+
+impl std::fmt::Debug for ForgeEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForgeEmulator")
+            .field("url", &self.forge.base)
+            .finish()
+    }
+}
+
+/// Start the forge on a free loopback port.
+pub async fn start(options: Options) -> Result<ForgeEmulator> {
+    start_at(loopback(0), options).await
+}
+
+/// Start the forge on `addr`.
+pub async fn start_at(addr: SocketAddr, options: Options) -> Result<ForgeEmulator> {
+    let (mut emu, server) = Server::start_app(addr, |url| build(options, url)).await?;
+    emu.server = Some(server);
+    Ok(emu)
+}
+
+/// The handle (with the administrator created) and the router, for a caller that serves it
+/// itself at `url` (the URL appears in `html_url`, `clone_url` and webhook payloads).
+pub fn build(options: Options, url: &str) -> Result<(ForgeEmulator, Router)> {
+    let (root, tmp) = match &options.root {
+        Some(r) => {
+            std::fs::create_dir_all(r)
+                .map_err(|e| Error::internal(format!("{}: {e}", r.display())))?;
+            (r.clone(), None)
+        }
+        None => {
+            let t = tempfile::Builder::new().prefix("ct-forge-").tempdir()?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    let forge = Arc::new(Forge {
+        store: Mutex::new(Store::default()),
+        base: url.trim_end_matches('/').to_string(),
+        root,
+        version: Mutex::new(
+            options
+                .version
+                .clone()
+                .unwrap_or_else(|| DEFAULT_VERSION.to_string()),
+        ),
+        max_items: options.max_response_items.unwrap_or(50).max(1),
+        http: OnceLock::new(),
+        webhook_timeout: options.webhook_timeout.unwrap_or(Duration::from_secs(5)),
+        tmp,
+    });
+    let emu = ForgeEmulator {
+        forge: forge.clone(),
+        front: Front::new(STYLE),
+        server: None,
+    };
+    let admin = options
+        .admin_user
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ADMIN.to_string());
+    let password = match &options.admin_password_file {
+        Some(f) => read_secret(f)?,
+        None => random_hex(16),
+    };
+    emu.add_user(&admin, &password, true, false)?;
+    if let Some(f) = &options.admin_token_file {
+        let token = read_secret(f)?;
+        let mut s = forge.lock();
+        let uid = s.user_id(&admin)?;
+        s.add_token(uid, "admin", &token)?;
+    }
+    let router = emu.router();
+    Ok((emu, router))
+}
+
+impl Emulator for ForgeEmulator {
+    fn url(&self) -> &str {
+        &self.forge.base
+    }
+
+    fn front(&self) -> &Front {
+        &self.front
+    }
+}
+
+impl ForgeEmulator {
+    /// git smart HTTP, the Gitea API and the GitHub/GitLab views (the APIs behind the front).
+    fn router(&self) -> Router {
+        let auth = self.forge.clone();
+        let push = self.forge.clone();
+        let git = GitHttp::new(
+            self.forge.root.clone(),
+            Arc::new(move |u: &str, p: &str| auth.git_user(u, p)),
+        )
+        .on_push(Arc::new(move |ev| webhook::on_push(push.clone(), ev)));
+        let forge = &self.forge;
+        let api = Router::new()
+            .nest("/api/v1", gitea::router(forge.clone()))
+            .nest("/github", github::router(forge.clone()))
+            .nest("/gitlab/api/v4", gitlab::router(forge.clone()));
+        self.front
+            .layer(api)
+            .fallback(git_fallback)
+            .with_state(Arc::new(GitState {
+                git,
+                forge: forge.clone(),
+            }))
+            .merge(self.front.admin_routes(Router::new()))
+    }
+
+    /// Stop serving (in-flight requests finish).
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+    }
+
+    /// Gitea API root: `{base}/api/v1`.
+    pub fn api_url(&self) -> String {
+        format!("{}/api/v1", self.forge.base)
+    }
+    /// GitHub view API root: `{base}/github`.
+    pub fn github_api_url(&self) -> String {
+        format!("{}/github", self.forge.base)
+    }
+    /// GitLab view API root: `{base}/gitlab/api/v4`.
+    pub fn gitlab_api_url(&self) -> String {
+        format!("{}/gitlab/api/v4", self.forge.base)
+    }
+    /// Directory holding the bare repositories.
+    pub fn root(&self) -> &Path {
+        &self.forge.root
+    }
+
+    /// Change the version the API reports (e.g. `1.21.11` to emulate an old server).
+    pub fn set_version(&self, version: &str) {
+        self.forge.set_version(version);
+    }
+
+    // ---- users and tokens ----
+
+    /// Create a user with a password.
+    pub fn create_user(&self, login: &str, password: &str) -> Result<User> {
+        self.add_user(login, password, false, false)
+    }
+
+    /// Create an organization (an owner that cannot log in).
+    pub fn create_org(&self, name: &str) -> Result<User> {
+        self.add_user(name, "", false, true)
+    }
+
+    fn add_user(&self, login: &str, password: &str, admin: bool, org: bool) -> Result<User> {
+        repos::valid_name(login)?;
+        let id = self.forge.lock().add_user(UserRec {
+            id: 0,
+            login: login.to_string(),
+            password: (!password.is_empty()).then(|| password.to_string()),
+            email: format!("{login}@example.com"),
+            full_name: String::new(),
+            is_admin: admin,
+            is_org: org,
+            created: now(),
+        })?;
+        Ok(User {
+            id,
+            login: login.to_string(),
+        })
+    }
+
+    /// Issue a new random API token for `login` and return it.
+    pub fn create_token(&self, login: &str) -> Result<String> {
+        let token = random_token();
+        let mut s = self.forge.lock();
+        let uid = s.user_id(login)?;
+        s.add_token(uid, &format!("token-{}", fastrand::u32(..)), &token)?;
+        Ok(token)
+    }
+
+    // ---- repositories ----
+
+    /// Create a repository (a bare git repository under the root, default branch `main`).
+    /// With `seed`, the files of that directory become the first commit of `main`.
+    pub fn create_repo(&self, owner: &str, name: &str, seed: Option<&Path>) -> Result<Repo> {
+        let repo = repos::create_repo(&self.forge, owner, name, "", false, "main")?;
+        if let Some(src) = seed {
+            git::seed(&repo.dir, src, "main", "Initial commit")?;
+        }
+        Ok(repo)
+    }
+
+    /// Let `login` push to and be assigned in `owner/repo`.
+    pub fn add_collaborator(&self, owner: &str, repo: &str, login: &str) -> Result<()> {
+        let mut s = self.forge.lock();
+        let uid = s.user_id(login)?;
+        let ri = s.repo(owner, repo)?;
+        s.add_collaborator(ri, uid);
+        Ok(())
+    }
+
+    /// Create a label; returns its ID.
+    pub fn create_label(&self, owner: &str, repo: &str, name: &str, color: &str) -> Result<i64> {
+        let mut s = self.forge.lock();
+        let ri = s.repo(owner, repo)?;
+        Ok(s.add_label(ri, name, color, "").id)
+    }
+
+    /// Add a push webhook (JSON, signed with `secret`); returns its ID.
+    pub fn add_hook(&self, owner: &str, repo: &str, url: &str, secret: &str) -> Result<i64> {
+        let mut s = self.forge.lock();
+        let ri = s.repo(owner, repo)?;
+        let hook = HookRec {
+            id: 0,
+            url: url.to_string(),
+            secret: secret.to_string(),
+            content_type: "json".to_string(),
+            events: vec!["push".to_string()],
+            active: true,
+            created: now(),
+        };
+        Ok(s.add_hook(ri, hook).id)
+    }
+
+    /// Open an issue (issues and PRs share one number sequence); returns its number.
+    pub fn create_issue(&self, owner: &str, repo: &str) -> Result<i64> {
+        let mut s = self.forge.lock();
+        let ri = s.repo(owner, repo)?;
+        Ok(s.open_issue(ri))
+    }
+
+    /// Commit `content` at `path` on `branch` (created from `from` when it does not exist,
+    /// or as a root commit when `from` is `None`), directly in the bare repository (no push,
+    /// no webhook). Returns the new tip.
+    #[allow(clippy::too_many_arguments)] // a flat scripting call reads best in tests
+    pub fn commit(
+        &self,
+        owner: &str,
+        repo: &str,
+        branch: &str,
+        from: Option<&str>,
+        path: &str,
+        content: &str,
+        message: &str,
+    ) -> Result<String> {
+        let dir = self.repo_dir(owner, repo)?;
+        let refname = format!("refs/heads/{branch}");
+        let parent = match (git::resolve(&dir, &refname), from) {
+            (Some(sha), _) => Some(sha),
+            (None, Some(f)) => Some(branch_tip(&dir, f)?),
+            (None, None) => None,
+        };
+        let sha = git::commit_file(&dir, parent.as_deref(), path, content.as_bytes(), message)?;
+        git::update_ref(&dir, &refname, &sha)?;
+        Ok(sha)
+    }
+
+    /// Create `branch` at the tip of `from` (no new commit).
+    pub fn create_branch(
+        &self,
+        owner: &str,
+        repo: &str,
+        branch: &str,
+        from: &str,
+    ) -> Result<String> {
+        let dir = self.repo_dir(owner, repo)?;
+        let sha = branch_tip(&dir, from)?;
+        git::update_ref(&dir, &format!("refs/heads/{branch}"), &sha)?;
+        Ok(sha)
+    }
+
+    /// Delete a branch (no webhook).
+    pub fn delete_branch(&self, owner: &str, repo: &str, branch: &str) -> Result<()> {
+        let dir = self.repo_dir(owner, repo)?;
+        git::delete_ref(&dir, &format!("refs/heads/{branch}"))
+    }
+
+    fn repo_dir(&self, owner: &str, repo: &str) -> Result<PathBuf> {
+        let s = self.forge.lock();
+        let ri = s.repo(owner, repo)?;
+        Ok(self.forge.repo_dir_of_locked(&s, ri))
+    }
+
+    /// Branch → tip SHA of a repository.
+    pub fn branches(&self, owner: &str, repo: &str) -> Branches {
+        git::branches(&self.forge.repo_dir(owner, repo))
+    }
+
+    // ---- pull requests ----
+
+    /// Open a PR directly (as the repository owner), e.g. to set up a scenario.
+    pub fn create_pull(
+        &self,
+        owner: &str,
+        repo: &str,
+        head: &str,
+        base: &str,
+        title: &str,
+    ) -> Result<i64> {
+        let mut s = self.forge.lock();
+        let ri = s.repo(owner, repo)?;
+        let poster = s.repos[ri].owner_id;
+        match s.create_pull(ri, PullRec::new(poster, head, base, title, "")) {
+            Ok(pi) => Ok(s.repos[ri].pulls[pi].number),
+            Err(pi) => Err(Error::already_exists(format!(
+                "pull request #{} already open for {head} → {base}",
+                s.repos[ri].pulls[pi].number
+            ))),
+        }
+    }
+
+    /// Close a PR without merging.
+    pub fn close_pull(&self, owner: &str, repo: &str, number: i64) -> Result<()> {
+        let mut s = self.forge.lock();
+        let ri = s.repo(owner, repo)?;
+        let pi = s.pull(ri, number)?;
+        s.close_pull(ri, pi);
+        Ok(())
+    }
+
+    /// Merge a PR into its base branch with git (fast-forward or merge commit) and close it.
+    pub fn merge_pull(&self, owner: &str, repo: &str, number: i64) -> Result<String> {
+        repos::merge_pull(&self.forge, owner, repo, number)
+    }
+
+    /// The next PR create on `owner/repo` (any of the three APIs) is preceded by another
+    /// client creating the same PR, so the caller loses the race deterministically
+    /// (Gitea 409, GitHub 422, GitLab 409).
+    pub fn race_next_create(&self, owner: &str, repo: &str) -> Result<()> {
+        let mut s = self.forge.lock();
+        let ri = s.repo(owner, repo)?;
+        let id = s.repos[ri].id;
+        s.race_next_create.push(id);
+        Ok(())
+    }
+
+    /// Every pull request of the repository, by number.
+    pub fn pulls(&self, owner: &str, repo: &str) -> Result<Vec<Pull>> {
+        let s = self.forge.lock();
+        let r = &s.repos[s.repo(owner, repo)?];
+        Ok(r.pulls
+            .iter()
+            .map(|p| Pull {
+                number: p.number,
+                title: p.title.clone(),
+                body: p.body.clone(),
+                head: p.head.clone(),
+                base: p.base.clone(),
+                open: p.open,
+                merged: p.merged,
+                labels: p
+                    .labels
+                    .iter()
+                    .filter_map(|id| r.labels.iter().find(|l| l.id == *id))
+                    .map(|l| l.name.clone())
+                    .collect(),
+                assignees: p
+                    .assignees
+                    .iter()
+                    .filter_map(|id| s.user(*id))
+                    .map(|u| u.login.clone())
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Webhook deliveries so far, oldest first.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.forge.lock().deliveries.clone()
+    }
+}
+
+/// The tip of branch `branch` in `dir`.
+fn branch_tip(dir: &Path, branch: &str) -> Result<String> {
+    git::resolve(dir, &format!("refs/heads/{branch}"))
+        .ok_or_else(|| Error::not_found(format!("branch {branch} not found")))
+}
+
+/// `n` random bytes as hex.
+fn random_hex(n: usize) -> String {
+    (0..n)
+        .map(|_| format!("{:02x}", fastrand::u8(..)))
+        .collect()
+}
+
+/// A new API token (40 hex digits, like Gitea's).
+pub(crate) fn random_token() -> String {
+    random_hex(20)
+}
+
+fn read_secret(path: &Path) -> Result<String> {
+    let s = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+    let s = s.trim().to_string();
+    if s.is_empty() {
+        return Err(Error::invalid(format!("{} is empty", path.display())));
+    }
+    Ok(s)
+}
+
+pub(crate) struct GitState {
+    git: GitHttp,
+    forge: Arc<Forge>,
+}
+
+/// Everything that is not an API route: git smart HTTP for `/{owner}/{repo}[.git]/...`.
+async fn git_fallback(State(st): State<Arc<GitState>>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let mut segs: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(str::to_string)
+        .collect();
+    if segs.len() < 3 {
+        return gitea::ApiError::not_found(&st.forge.base).into_response();
+    }
+    // Gitea serves `/owner/repo/info/refs` as well as `/owner/repo.git/info/refs`.
+    if !segs[1].ends_with(".git") {
+        segs[1].push_str(".git");
+    }
+    let path = format!("/{}", segs.join("/"));
+    st.git.serve(&path, req).await
+}

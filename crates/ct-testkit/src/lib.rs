@@ -1,0 +1,95 @@
+//! Test support shared by the workspace's tests (a dev-dependency only, never shipped):
+//!
+//! - [`repo_root`] and [`fixture`]: the checkout and `tests/fixtures/`;
+//! - [`step_binaries`]: the directory of the step binaries, brought up to date with
+//!   `cargo build` once per test process, so `cargo test -p <crate>` works on a clean tree;
+//! - [`forge`] (feature `forge`): the GitOps promotion repository the PR tests start from.
+
+#[cfg(feature = "forge")]
+pub mod forge;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The step binaries the Tasks run (`/usr/local/bin/<name>` in the image).
+pub const STEP_BINARIES: &[&str] = &[
+    "execute-ds-pipeline",
+    "wait-kfp-run",
+    "write-registry-metadata",
+    "bump-gitops-version",
+    "open-pr",
+];
+
+/// The root of the checkout (holding `Cargo.toml`, `tasks/`, `pipeline/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/ct-testkit lies two levels below the root")
+        .to_path_buf()
+}
+
+/// `tests/fixtures/<rel>` of the checkout.
+pub fn fixture(rel: &str) -> PathBuf {
+    repo_root().join("tests/fixtures").join(rel)
+}
+
+/// The cargo output directory of the running test (`target/<profile>`; test executables live
+/// in its `deps/`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("the test executable lies in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// The directory holding every [`STEP_BINARIES`] entry, built (or brought up to date) with
+/// `cargo build --bins` for the test's own target directory and profile, once per process.
+/// Panics with cargo's exit status when the build fails.
+pub fn step_binaries() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = profile_dir();
+        build(&dir, STEP_BINARIES);
+        for b in STEP_BINARIES {
+            assert!(
+                dir.join(b).is_file(),
+                "{b} is missing in {} after cargo build",
+                dir.display()
+            );
+        }
+        dir
+    })
+}
+
+/// `cargo build --bins -p <each>` into `profile_dir` (the `CARGO` that runs the tests, the
+/// profile named by the directory).
+fn build(profile_dir: &Path, packages: &[&str]) {
+    let target_dir = profile_dir.parent().expect("target/<profile>");
+    let profile = profile_dir
+        .file_name()
+        .and_then(|p| p.to_str())
+        .expect("a profile directory name");
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args(["build", "--quiet", "--bins", "--manifest-path"])
+        .arg(repo_root().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir)
+        .args([
+            "--profile",
+            if profile == "debug" { "dev" } else { profile },
+        ])
+        .arg("--locked");
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build the step binaries: {e}"));
+    assert!(
+        status.success(),
+        "cargo build of the step binaries failed ({status}); see its output above"
+    );
+}
