@@ -1,37 +1,23 @@
 //! The CT flow end to end: pipeline/ct-pipeline.yaml and tasks/*.yaml run by the local Tekton
-//! interpreter, the real step binaries (built by `cargo test --workspace`) against the KFP,
+//! interpreter, the real step binaries (built by `ct_testkit::step_binaries`) against the KFP,
 //! Model Registry and forge emulators, seeded as `ct-sandbox demo` seeds them.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
 use ct_emulator::Emulator;
-use ct_kfp_emulator::RunEnd as Outcome;
+use ct_kfp_emulator::RunEnd;
 use ct_sandbox::demo::{APP, Demo, DemoConfig, GITOPS_REPO, USER, short};
-use ct_sandbox::tekton::{PipelineRunReport, RunStatus, TaskStatus, runner::Quiet};
+use ct_tekton_interpreter::{PipelineRunReport, Quiet, RunStatus, TaskStatus};
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
-}
+use ct_testkit::repo_root as repo;
 
+/// The step binaries, built when missing or stale.
 fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    for b in ct_sandbox::demo::STEP_BINARIES {
-        assert!(
-            dir.join(b).is_file(),
-            "{b} is not built in {}; run `cargo build --workspace` first",
-            dir.display()
-        );
-    }
-    dir
+    ct_testkit::step_binaries().to_path_buf()
 }
 
 struct Env {
@@ -39,7 +25,7 @@ struct Env {
     rt: tokio::runtime::Runtime,
 }
 
-fn start(outcome: Outcome) -> Env {
+fn start(outcome: RunEnd) -> Env {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -126,7 +112,7 @@ fn failure_log(r: &PipelineRunReport) -> String {
 
 #[test]
 fn a_push_trains_deploys_to_test_records_the_run_and_raises_the_prod_pr() {
-    let env = start(Outcome::Succeeded);
+    let env = start(RunEnd::Succeeded);
     let version = short(&env.demo.revision).to_string();
     let before_main = env.gitops_branches()["main"].clone();
     let r = env.run();
@@ -207,7 +193,7 @@ fn a_push_trains_deploys_to_test_records_the_run_and_raises_the_prod_pr() {
     assert!(old["customProperties"].get("test").is_none());
     assert!(old["customProperties"].get("prod").is_some());
     let digest = env.result(&r, "build-modelcar", "IMAGE_DIGEST");
-    let summary = env.rt.block_on(env.demo.summary(&r));
+    let summary = env.demo.summary(&r);
     let ours = summary.versions.iter().find(|x| x.name == version).unwrap();
     assert_eq!(ours.artifact_uris.len(), 1);
     assert!(
@@ -227,7 +213,7 @@ fn a_push_trains_deploys_to_test_records_the_run_and_raises_the_prod_pr() {
 
 #[test]
 fn failed_training_deploys_nothing_and_opens_no_pr() {
-    let env = start(Outcome::Failed);
+    let env = start(RunEnd::Failed);
     let before = env.gitops_branches();
     let r = env.run();
     assert_eq!(r.status, RunStatus::Failed);
@@ -264,7 +250,7 @@ fn failed_training_deploys_nothing_and_opens_no_pr() {
 
 #[test]
 fn a_second_run_for_the_same_commit_makes_no_second_commit_or_pr() {
-    let env = start(Outcome::Succeeded);
+    let env = start(RunEnd::Succeeded);
     let first = env.run();
     assert_eq!(
         first.status,
@@ -316,8 +302,8 @@ fn a_second_run_for_the_same_commit_makes_no_second_commit_or_pr() {
 
 #[test]
 fn a_signed_push_webhook_goes_through_the_trigger_and_runs_the_pushed_commit() {
-    use ct_sandbox::tekton::trigger::Decision;
-    let mut env = start(Outcome::Succeeded);
+    use ct_tekton_interpreter::trigger::Decision;
+    let mut env = start(RunEnd::Succeeded);
     let seeded = env.demo.revision.clone();
 
     // A push to another branch reaches the EventListener and is filtered out by the CEL filter.
@@ -353,7 +339,7 @@ fn a_signed_push_webhook_goes_through_the_trigger_and_runs_the_pushed_commit() {
 fn a_training_that_outlives_its_task_timeout_is_terminated_and_nothing_deploys() {
     // The run never finishes; the train PipelineTask times out: its pod would be deleted, so the
     // wait step gets SIGTERM, terminates the KFP run and exits 143.
-    let mut env = start(Outcome::Running);
+    let mut env = start(RunEnd::Running);
     let train = env
         .demo
         .bundle

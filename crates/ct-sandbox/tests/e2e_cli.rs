@@ -1,19 +1,13 @@
 //! The README's first command, `ct-sandbox demo`, and `ct-sandbox run`, as a user runs them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
+use ct_testkit::repo_root as repo;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
+/// The step binaries, built when missing or stale.
+fn bin_dir() -> &'static Path {
+    ct_testkit::step_binaries()
 }
 
 #[test]

@@ -7,7 +7,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use super::{
-    API, Reply, body_object, during, id_and_action, list, not_found, ok, query, str_field,
+    API, Reply, body_object, during, list, method_not_allowed, not_found, ok, query, str_field,
 };
 use crate::Shared;
 use crate::store::ExperimentRec;
@@ -81,9 +81,8 @@ async fn delete_experiment(State(s): State<Shared>, Path(id): Path<String>) -> R
 }
 
 async fn experiment_action(State(s): State<Shared>, Path(id_action): Path<String>) -> Reply {
-    let (id, action) = match id_and_action(&id_action) {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
+    let Some((id, action)) = id_action.split_once(':') else {
+        return Ok(method_not_allowed());
     };
     let mut store = s.lock();
     store.experiment(id)?;

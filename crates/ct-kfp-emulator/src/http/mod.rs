@@ -87,11 +87,9 @@ pub fn routes() -> Router<Shared> {
         .fallback(|| async { not_found() })
 }
 
-/// `POST /{collection}/{id}:{action}`: the id and the action (405 without a `:`).
-fn id_and_action(id_action: &str) -> Result<(&str, &str), Response> {
-    id_action
-        .split_once(':')
-        .ok_or_else(|| rpc_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"))
+/// The answer to a `POST /{collection}/{id}` without a `:{action}`.
+fn method_not_allowed() -> Response {
+    rpc_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
 }
 
 fn ok(v: Value) -> Response {

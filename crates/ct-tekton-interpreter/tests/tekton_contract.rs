@@ -9,7 +9,8 @@
 //! - one YAML document per file under tasks/ and pipeline/, every named taskRef of the Pipeline
 //!   resolves to a Task in tasks/ (tekton-lint's rule for that is off, see .tektonlintrc.yaml).
 //!
-//! The binaries are the ones `cargo test --workspace` builds into the target directory.
+//! The binaries are built into the test's target directory when missing or stale
+//! (`ct_testkit::step_binaries`), so `cargo test -p ct-tekton-interpreter` works on a clean tree.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -17,18 +18,11 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
-}
+use ct_testkit::repo_root as repo;
 
-/// `target/<profile>`: the test executable lives in `target/<profile>/deps`.
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
+/// The step binaries, built when missing or stale.
+fn bin_dir() -> &'static Path {
+    ct_testkit::step_binaries()
 }
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -81,7 +75,7 @@ fn help_flags(bin: &str) -> BTreeSet<String> {
     let path = bin_dir().join(bin);
     assert!(
         path.is_file(),
-        "{} is not built; run `cargo build --workspace` (CI's `cargo test --workspace` builds it)",
+        "{} is not a step binary built by ct_testkit::step_binaries",
         path.display()
     );
     let out = Command::new(&path).arg("--help").output().unwrap();
@@ -325,7 +319,7 @@ fn one_document_per_file_and_every_task_ref_resolves() {
     }
     let root = repo();
     let bundle =
-        ct_sandbox::tekton::load(&root.join("pipeline/ct-pipeline.yaml"), &root.join("tasks"))
+        ct_tekton_interpreter::load(&root.join("pipeline/ct-pipeline.yaml"), &root.join("tasks"))
             .unwrap();
     for pt in bundle
         .pipeline

@@ -1,62 +1,15 @@
-//! A local Tekton interpreter for `pipeline/ct-pipeline.yaml` and `tasks/*.yaml`.
-//!
-//! It runs a `tekton.dev/v1` Pipeline on this machine the way the Tekton controller would, for the
-//! parts that have a local meaning:
-//!
-//! - DAG order from `runAfter` and `$(tasks.X.results.Y)` references; once a task fails no new
-//!   task starts; `finally` tasks run afterwards and see `$(tasks.status)`, `$(tasks.X.status)` and
-//!   any results the tasks wrote (also failed ones);
-//! - `when` (`in` / `notin`): a skipped task's `runAfter` dependents still run, its result
-//!   consumers are skipped;
-//! - substitution of `$(params.*)` (string, array `[*]`, object), `$(tasks.*.results.*)`,
-//!   `$(results.*.path)`, `$(workspaces.*.path|bound)`, `$(context.pipelineRun.name|uid|namespace)`,
-//!   `$(context.taskRun.name|uid|namespace)`, `$(context.task.name)`; an unresolvable reference is
-//!   an error, never an empty string;
-//! - steps whose command is `/usr/local/bin/<name>` run the real binary `<name>` from a local
-//!   directory with the step's args and env, in a clean environment; `/tekton/results` and
-//!   `/tekton/home` in args and env map to the TaskRun's own directories; a workspace is a local
-//!   directory; results are read from the TaskRun's results directory after the steps;
-//! - the catalog Tasks taken through the cluster resolver (`git-clone`, `buildah`) are replaced by
-//!   clearly labelled stand-ins ([`standin`]).
-//!
-//! Not covered locally: images, pods and their securityContext, compute resources, timeouts,
-//! retries, cancellation, sidecars, `script` steps, `valueFrom` env, readOnly enforcement of
-//! workspaces, and parallel execution (independent tasks run one after the other).
-
-pub mod model;
-pub mod runner;
-pub mod standin;
-pub mod subst;
-pub mod trigger;
+//! Loading: the Pipeline file and the Tasks of a directory, and the static checks done before
+//! anything runs (every task resolvable, params and workspaces consistent, the DAG acyclic).
+//! What the runner cannot honour locally (`script`, StepActions, `envFrom`, sidecars, `matrix`,
+//! embedded `taskSpec`, unknown resolver refs) is refused here with a message.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use model::{ParamValue, Pipeline, PipelineTask, Task, TaskSpec};
-pub use runner::{
-    Binding, Observer, PipelineRunReport, RunOptions, RunStatus, StepReport, TaskRunReport,
-    TaskStatus, run,
-};
-pub use standin::StandIn;
-
-/// A load or run-setup error: one line naming the file or input and the fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error(String);
-
-impl Error {
-    pub fn new(msg: impl Into<String>) -> Self {
-        Error(msg.into())
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Error {}
+use crate::Error;
+use crate::dag::{dag_order, result_dependencies};
+use crate::model::{Pipeline, PipelineTask, Task, TaskSpec};
+use crate::standin::StandIn;
 
 /// A Pipeline and the Tasks it can reference by name.
 #[derive(Debug, Clone)]
@@ -268,7 +221,7 @@ impl Bundle {
                     )));
                 }
             }
-            for dep in runner::result_dependencies(pt) {
+            for dep in result_dependencies(pt) {
                 let Some(parent) = spec.tasks.iter().find(|t| t.name == dep) else {
                     return Err(Error::new(format!(
                         "pipeline task {}: references results of unknown task {dep}",
@@ -291,105 +244,12 @@ impl Bundle {
     }
 }
 
-/// Indices of `tasks` in an order that respects `runAfter` and result references (stable:
-/// among ready tasks, declaration order).
-pub fn dag_order(tasks: &[PipelineTask]) -> Result<Vec<usize>, Error> {
-    let index: BTreeMap<&str, usize> = tasks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.as_str(), i))
-        .collect();
-    let mut deps: Vec<BTreeSet<usize>> = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        let mut d = BTreeSet::new();
-        for a in t
-            .run_after
-            .iter()
-            .cloned()
-            .chain(runner::result_dependencies(t))
-        {
-            match index.get(a.as_str()) {
-                Some(&i) => {
-                    d.insert(i);
-                }
-                None => {
-                    return Err(Error::new(format!(
-                        "pipeline task {}: depends on unknown task {a}",
-                        t.name
-                    )));
-                }
-            }
-        }
-        deps.push(d);
-    }
-    let mut done = vec![false; tasks.len()];
-    let mut order = Vec::with_capacity(tasks.len());
-    while order.len() < tasks.len() {
-        let next = (0..tasks.len()).find(|&i| !done[i] && deps[i].iter().all(|&d| done[d]));
-        match next {
-            Some(i) => {
-                done[i] = true;
-                order.push(i);
-            }
-            None => {
-                let stuck: Vec<&str> = (0..tasks.len())
-                    .filter(|&i| !done[i])
-                    .map(|i| tasks[i].name.as_str())
-                    .collect();
-                return Err(Error::new(format!(
-                    "pipeline tasks form a cycle: {}",
-                    stuck.join(", ")
-                )));
-            }
-        }
-    }
-    Ok(order)
-}
-
-/// Parse `K=V` (a `--param`; string params only).
-pub fn parse_param(s: &str) -> Result<(String, ParamValue), Error> {
-    let (k, v) = s
-        .split_once('=')
-        .ok_or_else(|| Error::new(format!("--param {s}: write KEY=VALUE")))?;
-    if k.is_empty() {
-        return Err(Error::new(format!("--param {s}: empty KEY")));
-    }
-    Ok((k.to_string(), ParamValue::Str(v.to_string())))
-}
-
-/// Parse `NAME=DIR` or `NAME=emptyDir` (a `--workspace`).
-pub fn parse_workspace(s: &str) -> Result<(String, Binding), Error> {
-    let (k, v) = s
-        .split_once('=')
-        .ok_or_else(|| Error::new(format!("--workspace {s}: write NAME=DIR or NAME=emptyDir")))?;
-    if k.is_empty() || v.is_empty() {
-        return Err(Error::new(format!(
-            "--workspace {s}: write NAME=DIR or NAME=emptyDir"
-        )));
-    }
-    let b = if v == "emptyDir" {
-        Binding::Fresh
-    } else {
-        Binding::Dir(PathBuf::from(v))
-    };
-    Ok((k.to_string(), b))
-}
-
-/// The repository root when running from a checkout: the nearest ancestor of `start` with
-/// `pipeline/ct-pipeline.yaml`.
-pub fn find_repo_root(start: &Path) -> Option<PathBuf> {
-    start
-        .ancestors()
-        .find(|d| d.join("pipeline/ct-pipeline.yaml").is_file() && d.join("tasks").is_dir())
-        .map(Path::to_path_buf)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn repo() -> PathBuf {
-        find_repo_root(Path::new(env!("CARGO_MANIFEST_DIR"))).expect("repo root")
+        ct_testkit::repo_root()
     }
 
     #[test]
@@ -421,34 +281,4 @@ mod tests {
             .position(|t| t.name == n)
             .unwrap()
     }
-
-    #[test]
-    fn rejects_cycles_and_unknown_deps() {
-        let y = |s: &str| -> Vec<PipelineTask> { serde_yaml_ng::from_str(s).unwrap() };
-        let cyc = y(
-            "- {name: a, taskRef: {name: t}, runAfter: [b]}\n- {name: b, taskRef: {name: t}, runAfter: [a]}\n",
-        );
-        assert!(dag_order(&cyc).unwrap_err().to_string().contains("cycle"));
-        let unk = y(
-            "- {name: a, taskRef: {name: t}, params: [{name: p, value: $(tasks.zz.results.R)}]}\n",
-        );
-        assert!(dag_order(&unk).unwrap_err().to_string().contains("zz"));
-    }
-
-    #[test]
-    fn parses_cli_bindings() {
-        assert_eq!(
-            parse_param("version=abc=1").unwrap(),
-            ("version".into(), ParamValue::Str("abc=1".into()))
-        );
-        assert!(parse_param("novalue").is_err());
-        assert_eq!(
-            parse_workspace("source=emptyDir").unwrap().1,
-            Binding::Fresh
-        );
-        assert!(parse_workspace("source=").is_err());
-    }
 }
-
-#[cfg(test)]
-mod semantics_tests;

@@ -3,34 +3,21 @@
 //! TriggerBinding and the TriggerTemplate's PipelineRun params.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use ct_sandbox::tekton::trigger::{
-    Decision, Interceptor, evaluate, load_binding, load_trigger, signature_256,
+use ct_tekton_interpreter::trigger::{
+    Decision, Interceptor, TriggerDef, evaluate, load_binding, load_trigger, signature_256,
     template_pipelinerun_params,
 };
 
 /// Secret the shared fixtures are signed with (../shared/fixtures/gitea/README.md).
 const FIXTURE_SECRET: &str = "fixture-webhook-secret";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
-}
+use ct_testkit::repo_root as repo;
 
-/// A Gitea fixture: from tests/fixtures/gitea/ (the forge's) when there, else our copy.
+/// A Gitea fixture from tests/fixtures/gitea/.
 fn fixture(name: &str) -> PathBuf {
-    let shared = repo().join("tests/fixtures/gitea").join(name);
-    if shared.is_file() {
-        shared
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/gitea")
-            .join(name)
-    }
+    ct_testkit::fixture(&format!("gitea/{name}"))
 }
 
 fn delivery(name: &str) -> (Vec<(String, String)>, Vec<u8>) {
@@ -47,7 +34,7 @@ fn delivery(name: &str) -> (Vec<(String, String)>, Vec<u8>) {
 }
 
 struct Listener {
-    trigger: ct_sandbox::tekton::trigger::TriggerDef,
+    trigger: TriggerDef,
     bindings: Vec<(String, Vec<(String, String)>)>,
 }
 
