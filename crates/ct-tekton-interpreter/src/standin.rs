@@ -12,8 +12,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use ct_emulator::git::Git;
 use sha2::{Digest, Sha256};
 
 use super::model::{ParamSpec, ParamValue, ResultDecl, TaskSpec, WorkspaceDecl};
@@ -152,27 +152,14 @@ pub fn run(kind: StandIn, inv: &mut Invocation<'_>) -> Result<(), String> {
     }
 }
 
-fn git(home: &Path) -> Command {
-    let mut c = Command::new("git");
-    c.env("HOME", home)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE");
-    c
+/// `git` with the TaskRun's HOME, as the catalog Task's container has it.
+fn git(home: &Path) -> Git {
+    Git::new().env("HOME", home)
 }
 
-fn run_git(cmd: &mut Command, what: &str) -> Result<String, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("{what}: cannot run git: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{what}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+/// Run `cmd`; `what` names the failure (`git-clone: checkout of REVISION x: …`).
+fn run_git(cmd: Git, what: &str) -> Result<String, String> {
+    cmd.run().map_err(|e| format!("{what}: {e}"))
 }
 
 fn git_clone(inv: &mut Invocation<'_>) -> Result<(), String> {
@@ -210,7 +197,6 @@ fn git_clone(inv: &mut Invocation<'_>) -> Result<(), String> {
     }
     std::fs::create_dir_all(&dest).map_err(|e| format!("git-clone: {e}"))?;
     let mut clone = git(inv.home);
-    clone.arg("-c").arg("credential.helper=");
     if let Some(auth) = inv.workspaces.get("basic-auth") {
         let creds = auth.join(".git-credentials");
         if !creds.is_file() {
@@ -224,41 +210,30 @@ fn git_clone(inv: &mut Invocation<'_>) -> Result<(), String> {
         let copy = inv.home.join(".git-credentials");
         std::fs::copy(&creds, &copy)
             .map_err(|e| format!("git-clone: cannot copy .git-credentials: {e}"))?;
-        clone
-            .arg("-c")
-            .arg(format!("credential.helper=store --file={}", copy.display()));
+        clone = clone.credential_store(&copy);
+    } else {
+        clone = clone.no_credential_helper();
     }
     (inv.log)(&format!("[stand-in] git clone {url}"));
-    clone.arg("clone").arg("--quiet").arg("--no-checkout");
-    clone.arg(&url).arg(&dest);
-    run_git(&mut clone, "git-clone")?;
+    let clone = clone
+        .args(["clone", "--quiet", "--no-checkout"])
+        .arg(&url)
+        .arg(&dest);
+    run_git(clone, "git-clone")?;
     let rev = if revision.is_empty() {
         "HEAD".to_string()
     } else {
         revision.clone()
     };
+    let in_dest = || Git::work_tree(&dest).env("HOME", inv.home);
     run_git(
-        git(inv.home)
-            .arg("-C")
-            .arg(&dest)
+        in_dest()
             .args(["checkout", "--quiet", "--detach"])
             .arg(&rev),
         &format!("git-clone: checkout of REVISION {rev}"),
     )?;
-    let commit = run_git(
-        git(inv.home)
-            .arg("-C")
-            .arg(&dest)
-            .args(["rev-parse", "HEAD"]),
-        "git-clone",
-    )?;
-    let date = run_git(
-        git(inv.home)
-            .arg("-C")
-            .arg(&dest)
-            .args(["log", "-1", "--format=%ct"]),
-        "git-clone",
-    )?;
+    let commit = run_git(in_dest().args(["rev-parse", "HEAD"]), "git-clone")?;
+    let date = run_git(in_dest().args(["log", "-1", "--format=%ct"]), "git-clone")?;
     (inv.log)(&format!("[stand-in] checked out {commit}"));
     inv.write_result("COMMIT", &commit)?;
     inv.write_result("URL", &url)?;
