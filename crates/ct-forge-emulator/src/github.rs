@@ -7,21 +7,21 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
+use std::collections::HashMap;
+
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::git;
 use crate::state::Forge;
 use crate::store::{PullRec, RepoRec, Store, now};
 use crate::views::{
-    Denied, JsonError, Reply, check_access, json, json_body, label_ids, page_window, pull_answer,
-    pull_idx, requested_open, resolve_rev, show_pull,
+    Denied, JsonError, ReadRepo, Reply, View, WriteRepo, authorization, check_access, json,
+    label_ids, page_window, pull_answer, pull_idx, requested_open, resolve_rev, show_pull,
 };
 
 /// The routes' state.
@@ -47,27 +47,49 @@ fn validation(errors: Value) -> JsonError {
     )
 }
 
-/// A write request: the repository (push access required), the caller and the JSON body
-/// (GitHub answers a parse failure with 400).
-fn write_request<T: DeserializeOwned>(
-    forge: &Forge,
-    h: &HeaderMap,
-    owner: &str,
-    name: &str,
-    b: &Bytes,
-) -> Result<(usize, Option<i64>, T), JsonError> {
-    let (ri, uid) = repo(forge, h, owner, name, true)?;
-    let opt = json_body(b, |e| {
+/// GitHub's words for finding `/repos/{owner}/{repo}`.
+pub struct GitHub;
+
+/// The repository of a read request.
+type Repo = ReadRepo<GitHub>;
+/// A write request with its JSON body.
+type Write<T> = WriteRepo<GitHub, T>;
+
+impl View for GitHub {
+    fn repository(
+        forge: &Forge,
+        h: &HeaderMap,
+        params: &HashMap<String, String>,
+        write: bool,
+    ) -> Result<(usize, Option<i64>), JsonError> {
+        let s = forge.lock();
+        let uid = auth(&s, h)?;
+        let param = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
+        let ri = s
+            .repo_idx(param("owner"), param("repo"))
+            .ok_or_else(not_found)?;
+        check_access(&s, ri, uid, write).map_err(|d| match d {
+            Denied::Hidden => not_found(),
+            Denied::Anonymous => error(StatusCode::UNAUTHORIZED, "Requires authentication"),
+            Denied::ReadOnly => error(
+                StatusCode::FORBIDDEN,
+                "Resource not accessible by personal access token",
+            ),
+        })?;
+        Ok((ri, uid))
+    }
+
+    /// GitHub answers a body that does not parse with 400.
+    fn bad_body(e: serde_json::Error) -> JsonError {
         error(
             StatusCode::BAD_REQUEST,
             &format!("Problems parsing JSON: {e}"),
         )
-    })?;
-    Ok((ri, uid, opt))
+    }
 }
 
 fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, JsonError> {
-    let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(v) = authorization(h) else {
         return Ok(None);
     };
     let (scheme, cred) = v.trim().split_once(' ').unwrap_or((v, ""));
@@ -77,28 +99,6 @@ fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, JsonError> {
     s.token_user(cred.trim())
         .map(Some)
         .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "Bad credentials"))
-}
-
-/// Find the repository as the caller sees it; `write` requires push access.
-fn repo(
-    forge: &Forge,
-    h: &HeaderMap,
-    owner: &str,
-    name: &str,
-    write: bool,
-) -> Result<(usize, Option<i64>), JsonError> {
-    let s = forge.lock();
-    let uid = auth(&s, h)?;
-    let ri = s.repo_idx(owner, name).ok_or_else(not_found)?;
-    check_access(&s, ri, uid, write).map_err(|d| match d {
-        Denied::Hidden => not_found(),
-        Denied::Anonymous => error(StatusCode::UNAUTHORIZED, "Requires authentication"),
-        Denied::ReadOnly => error(
-            StatusCode::FORBIDDEN,
-            "Resource not accessible by personal access token",
-        ),
-    })?;
-    Ok((ri, uid))
 }
 
 pub(crate) fn router<S>(forge: Arc<Forge>) -> Router<S> {
@@ -195,23 +195,14 @@ fn pull_json(
     })
 }
 
-async fn get_repo(
-    State(forge): Shared,
-    h: HeaderMap,
-    Path((o, n)): Path<(String, String)>,
-) -> Reply {
-    let (ri, _) = repo(&forge, &h, &o, &n, false)?;
+async fn get_repo(State(forge): Shared, repo: Repo) -> Reply {
+    let ri = repo.ri;
     let s = forge.lock();
     Ok(json(StatusCode::OK, repo_json(&forge, &s, &s.repos[ri])))
 }
 
-async fn get_branch(
-    State(forge): Shared,
-    h: HeaderMap,
-    Path((o, n, b)): Path<(String, String, String)>,
-) -> Reply {
-    let (ri, _) = repo(&forge, &h, &o, &n, false)?;
-    let branches = git::branches(&forge.repo_dir_of(ri));
+async fn get_branch(repo: Repo, Path((_, _, b)): Path<(String, String, String)>) -> Reply {
+    let branches = git::branches(&repo.dir);
     let sha = branches
         .get(&b)
         .ok_or_else(|| error(StatusCode::NOT_FOUND, "Branch not found"))?;
@@ -221,27 +212,22 @@ async fn get_branch(
     ))
 }
 
-async fn compare(
-    State(forge): Shared,
-    h: HeaderMap,
-    Path((o, n, bh)): Path<(String, String, String)>,
-) -> Reply {
-    let (ri, _) = repo(&forge, &h, &o, &n, false)?;
-    let d = forge.repo_dir_of(ri);
+async fn compare(repo: Repo, Path((_, _, bh)): Path<(String, String, String)>) -> Reply {
+    let d = &repo.dir;
     let (base, head) = bh.split_once("...").ok_or_else(not_found)?;
     let head = head.rsplit(':').next().unwrap_or(head);
-    let (Some(b), Some(hd)) = (resolve_rev(&d, base), resolve_rev(&d, head)) else {
+    let (Some(b), Some(hd)) = (resolve_rev(d, base), resolve_rev(d, head)) else {
         return Err(not_found());
     };
-    let ahead = git::count_ahead(&d, &b, &hd);
-    let behind = git::count_ahead(&d, &hd, &b);
+    let ahead = git::count_ahead(d, &b, &hd);
+    let behind = git::count_ahead(d, &hd, &b);
     let status = match (ahead, behind) {
         (0, 0) => "identical",
         (_, 0) => "ahead",
         (0, _) => "behind",
         _ => "diverged",
     };
-    let commits: Vec<Value> = git::rev_list(&d, &hd, &[b], 250)
+    let commits: Vec<Value> = git::rev_list(d, &hd, &[b], 250)
         .into_iter()
         .rev()
         .map(|c| json!({"sha": c}))
@@ -261,14 +247,9 @@ struct ListQ {
     page: Option<usize>,
 }
 
-async fn list_pulls(
-    State(forge): Shared,
-    h: HeaderMap,
-    Path((o, n)): Path<(String, String)>,
-    Query(q): Query<ListQ>,
-) -> Reply {
-    let (ri, _) = repo(&forge, &h, &o, &n, false)?;
-    let branches = git::branches(&forge.repo_dir_of(ri));
+async fn list_pulls(State(forge): Shared, repo: Repo, Query(q): Query<ListQ>) -> Reply {
+    let ri = repo.ri;
+    let branches = git::branches(&repo.dir);
     let s = forge.lock();
     let r = &s.repos[ri];
     let owner = s.owner_login(r);
@@ -298,10 +279,10 @@ async fn list_pulls(
 
 async fn get_pull(
     State(forge): Shared,
-    h: HeaderMap,
-    Path((o, n, num)): Path<(String, String, i64)>,
+    repo: Repo,
+    Path((_, _, num)): Path<(String, String, i64)>,
 ) -> Reply {
-    let (ri, _) = repo(&forge, &h, &o, &n, false)?;
+    let ri = repo.ri;
     show_pull(&forge, ri, num, pull_json, not_found)
 }
 
@@ -316,12 +297,10 @@ struct CreateQ {
 
 async fn create_pull(
     State(forge): Shared,
-    h: HeaderMap,
-    Path((o, n)): Path<(String, String)>,
-    b: Bytes,
+    Path((o, _)): Path<(String, String)>,
+    req: Write<CreateQ>,
 ) -> Reply {
-    let (ri, uid, opt) = write_request::<CreateQ>(&forge, &h, &o, &n, &b)?;
-    let d = forge.repo_dir_of(ri);
+    let (ri, uid, opt, d) = (req.ri, req.uid, req.body, req.dir);
     let branches = git::branches(&d);
     let head_raw = opt.head.unwrap_or_default();
     let head = match head_raw.split_once(':') {
@@ -379,12 +358,11 @@ struct UpdateQ {
 
 async fn update_pull(
     State(forge): Shared,
-    h: HeaderMap,
-    Path((o, n, num)): Path<(String, String, i64)>,
-    b: Bytes,
+    Path((_, _, num)): Path<(String, String, i64)>,
+    req: Write<UpdateQ>,
 ) -> Reply {
-    let (ri, _, opt) = write_request::<UpdateQ>(&forge, &h, &o, &n, &b)?;
-    let branches = git::branches(&forge.repo_dir_of(ri));
+    let branches = git::branches(&req.dir);
+    let (ri, opt) = (req.ri, req.body);
     let mut s = forge.lock();
     let pi = pull_idx(&s.repos[ri], num).ok_or_else(not_found)?;
     let p = &mut s.repos[ri].pulls[pi];
@@ -409,10 +387,10 @@ async fn update_pull(
 
 async fn get_label(
     State(forge): Shared,
-    h: HeaderMap,
-    Path((o, n, name)): Path<(String, String, String)>,
+    repo: Repo,
+    Path((_, _, name)): Path<(String, String, String)>,
 ) -> Reply {
-    let (ri, _) = repo(&forge, &h, &o, &n, false)?;
+    let ri = repo.ri;
     let s = forge.lock();
     let l = s.repos[ri]
         .labels
@@ -427,10 +405,10 @@ async fn get_label(
 
 async fn check_assignee(
     State(forge): Shared,
-    h: HeaderMap,
-    Path((o, n, user)): Path<(String, String, String)>,
+    repo: Repo,
+    Path((_, _, user)): Path<(String, String, String)>,
 ) -> Reply {
-    let (ri, _) = repo(&forge, &h, &o, &n, false)?;
+    let ri = repo.ri;
     let s = forge.lock();
     let uid = s.user_by_login(&user).map(|u| u.id).ok_or_else(not_found)?;
     if s.assignable(&s.repos[ri]).contains(&uid) {
@@ -472,11 +450,10 @@ impl LabelsQ {
 /// Adds labels by name; like GitHub, a name that does not exist is created.
 async fn add_labels(
     State(forge): Shared,
-    h: HeaderMap,
-    Path((o, n, num)): Path<(String, String, i64)>,
-    b: Bytes,
+    Path((_, _, num)): Path<(String, String, i64)>,
+    req: Write<LabelsQ>,
 ) -> Reply {
-    let (ri, _, opt) = write_request::<LabelsQ>(&forge, &h, &o, &n, &b)?;
+    let (ri, opt) = (req.ri, req.body);
     let mut s = forge.lock();
     let pi = pull_idx(&s.repos[ri], num).ok_or_else(not_found)?;
     for id in label_ids(&mut s, ri, opt.names(), "ededed", true) {
@@ -502,12 +479,11 @@ struct AssigneesQ {
 /// Adds assignees; like GitHub, users who cannot be assigned are silently ignored.
 async fn add_assignees(
     State(forge): Shared,
-    h: HeaderMap,
-    Path((o, n, num)): Path<(String, String, i64)>,
-    b: Bytes,
+    Path((_, _, num)): Path<(String, String, i64)>,
+    req: Write<AssigneesQ>,
 ) -> Reply {
-    let (ri, _, opt) = write_request::<AssigneesQ>(&forge, &h, &o, &n, &b)?;
-    let branches = git::branches(&forge.repo_dir_of(ri));
+    let branches = git::branches(&req.dir);
+    let (ri, opt) = (req.ri, req.body);
     let mut s = forge.lock();
     let pi = pull_idx(&s.repos[ri], num).ok_or_else(not_found)?;
     let assignable = s.assignable(&s.repos[ri]);

@@ -7,20 +7,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
+use std::collections::HashMap;
+
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::git;
 use crate::state::Forge;
 use crate::store::{PullRec, RepoRec, Store, now};
 use crate::views::{
-    Denied, JsonError, Reply, check_access, json, json_body, label_ids, page_window, pull_answer,
-    pull_idx, requested_open, resolve_rev, show_pull,
+    Denied, JsonError, ReadRepo, Reply, View, WriteRepo, authorization, check_access, json,
+    label_ids, page_window, pull_answer, pull_idx, requested_open, resolve_rev, show_pull,
 };
 
 /// The color of labels GitLab creates for unknown names.
@@ -33,19 +33,42 @@ fn error(status: StatusCode, message: impl Into<Value>) -> JsonError {
     JsonError(status, json!({"message": message.into()}))
 }
 
-/// A write request: the project (membership required), the caller and the JSON body
-/// (GitLab answers a parse failure with 400).
-fn write_request<T: DeserializeOwned>(
-    forge: &Forge,
-    h: &HeaderMap,
-    id: &str,
-    b: &Bytes,
-) -> Result<(usize, Option<i64>, T), JsonError> {
-    let (ri, uid) = project(forge, h, id, true)?;
-    let opt = json_body(b, |e| {
+/// GitLab's words for finding `/projects/{id}`.
+pub struct GitLab;
+
+/// The project of a read request.
+type Project = ReadRepo<GitLab>;
+/// A write request with its JSON body.
+type Write<T> = WriteRepo<GitLab, T>;
+
+impl View for GitLab {
+    /// `{id}` is numeric or a URL-encoded `group/project`; membership is required to write.
+    fn repository(
+        forge: &Forge,
+        h: &HeaderMap,
+        params: &HashMap<String, String>,
+        write: bool,
+    ) -> Result<(usize, Option<i64>), JsonError> {
+        let s = forge.lock();
+        let uid = auth(&s, h)?;
+        let id = params.get("id").map(String::as_str).unwrap_or("");
+        let ri = match id.parse::<i64>() {
+            Ok(n) => s.repo_by_id(n),
+            Err(_) => id.rsplit_once('/').and_then(|(o, n)| s.repo_idx(o, n)),
+        }
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "404 Project Not Found"))?;
+        check_access(&s, ri, uid, write).map_err(|d| match d {
+            Denied::Hidden => error(StatusCode::NOT_FOUND, "404 Project Not Found"),
+            Denied::Anonymous => error(StatusCode::UNAUTHORIZED, "401 Unauthorized"),
+            Denied::ReadOnly => error(StatusCode::FORBIDDEN, "403 Forbidden"),
+        })?;
+        Ok((ri, uid))
+    }
+
+    /// GitLab answers a body that does not parse with 400.
+    fn bad_body(e: serde_json::Error) -> JsonError {
         error(StatusCode::BAD_REQUEST, format!("400 Bad request - {e}"))
-    })?;
-    Ok((ri, uid, opt))
+    }
 }
 
 /// GitLab's 404 for a merge request that does not exist.
@@ -56,7 +79,7 @@ fn mr_not_found() -> JsonError {
 fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, JsonError> {
     let token = if let Some(t) = h.get("private-token").and_then(|v| v.to_str().ok()) {
         t.trim().to_string()
-    } else if let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    } else if let Some(v) = authorization(h) {
         match v.trim().split_once(' ') {
             Some((sch, t)) if sch.eq_ignore_ascii_case("bearer") => t.trim().to_string(),
             _ => return Err(error(StatusCode::UNAUTHORIZED, "401 Unauthorized")),
@@ -67,28 +90,6 @@ fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, JsonError> {
     s.token_user(&token)
         .map(Some)
         .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "401 Unauthorized"))
-}
-
-/// Resolve `:id` (numeric or `group/project`) as the caller sees it.
-fn project(
-    forge: &Forge,
-    h: &HeaderMap,
-    id: &str,
-    write: bool,
-) -> Result<(usize, Option<i64>), JsonError> {
-    let s = forge.lock();
-    let uid = auth(&s, h)?;
-    let ri = match id.parse::<i64>() {
-        Ok(n) => s.repo_by_id(n),
-        Err(_) => id.rsplit_once('/').and_then(|(o, n)| s.repo_idx(o, n)),
-    }
-    .ok_or_else(|| error(StatusCode::NOT_FOUND, "404 Project Not Found"))?;
-    check_access(&s, ri, uid, write).map_err(|d| match d {
-        Denied::Hidden => error(StatusCode::NOT_FOUND, "404 Project Not Found"),
-        Denied::Anonymous => error(StatusCode::UNAUTHORIZED, "401 Unauthorized"),
-        Denied::ReadOnly => error(StatusCode::FORBIDDEN, "403 Forbidden"),
-    })?;
-    Ok((ri, uid))
 }
 
 pub(crate) fn router<S>(forge: Arc<Forge>) -> Router<S> {
@@ -161,8 +162,8 @@ fn mr_json(
     })
 }
 
-async fn get_project(State(forge): Shared, h: HeaderMap, Path(id): Path<String>) -> Reply {
-    let (ri, _) = project(&forge, &h, &id, false)?;
+async fn get_project(State(forge): Shared, project: Project) -> Reply {
+    let ri = project.ri;
     let s = forge.lock();
     let r = &s.repos[ri];
     let full = s.full_name(r);
@@ -175,13 +176,8 @@ async fn get_project(State(forge): Shared, h: HeaderMap, Path(id): Path<String>)
     ))
 }
 
-async fn get_branch(
-    State(forge): Shared,
-    h: HeaderMap,
-    Path((id, b)): Path<(String, String)>,
-) -> Reply {
-    let (ri, _) = project(&forge, &h, &id, false)?;
-    let branches = git::branches(&forge.repo_dir_of(ri));
+async fn get_branch(project: Project, Path((_, b)): Path<(String, String)>) -> Reply {
+    let branches = git::branches(&project.dir);
     let sha = branches
         .get(&b)
         .ok_or_else(|| error(StatusCode::NOT_FOUND, "404 Branch Not Found"))?;
@@ -197,18 +193,12 @@ struct CompareQ {
     to: String,
 }
 
-async fn compare(
-    State(forge): Shared,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    Query(q): Query<CompareQ>,
-) -> Reply {
-    let (ri, _) = project(&forge, &h, &id, false)?;
-    let d = forge.repo_dir_of(ri);
-    let (Some(f), Some(t)) = (resolve_rev(&d, &q.from), resolve_rev(&d, &q.to)) else {
+async fn compare(project: Project, Query(q): Query<CompareQ>) -> Reply {
+    let d = &project.dir;
+    let (Some(f), Some(t)) = (resolve_rev(d, &q.from), resolve_rev(d, &q.to)) else {
         return Err(error(StatusCode::NOT_FOUND, "404 Ref Not Found"));
     };
-    let commits: Vec<Value> = git::rev_list(&d, &t, std::slice::from_ref(&f), 1000)
+    let commits: Vec<Value> = git::rev_list(d, &t, std::slice::from_ref(&f), 1000)
         .into_iter()
         .rev()
         .map(|c| json!({"id": c}))
@@ -228,14 +218,9 @@ struct ListQ {
     per_page: Option<usize>,
 }
 
-async fn list_mrs(
-    State(forge): Shared,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    Query(q): Query<ListQ>,
-) -> Reply {
-    let (ri, _) = project(&forge, &h, &id, false)?;
-    let branches = git::branches(&forge.repo_dir_of(ri));
+async fn list_mrs(State(forge): Shared, project: Project, Query(q): Query<ListQ>) -> Reply {
+    let ri = project.ri;
+    let branches = git::branches(&project.dir);
     let s = forge.lock();
     let r = &s.repos[ri];
     let state = q.state.unwrap_or_else(|| "all".into());
@@ -259,8 +244,12 @@ async fn list_mrs(
     Ok(json(StatusCode::OK, Value::Array(items)))
 }
 
-async fn get_mr(State(forge): Shared, h: HeaderMap, Path((id, iid)): Path<(String, i64)>) -> Reply {
-    let (ri, _) = project(&forge, &h, &id, false)?;
+async fn get_mr(
+    State(forge): Shared,
+    project: Project,
+    Path((_, iid)): Path<(String, i64)>,
+) -> Reply {
+    let ri = project.ri;
     show_pull(&forge, ri, iid, mr_json, mr_not_found)
 }
 
@@ -298,8 +287,8 @@ struct CreateQ {
     labels: Option<Labels>,
 }
 
-async fn create_mr(State(forge): Shared, h: HeaderMap, Path(id): Path<String>, b: Bytes) -> Reply {
-    let (ri, uid, opt) = write_request::<CreateQ>(&forge, &h, &id, &b)?;
+async fn create_mr(State(forge): Shared, req: Write<CreateQ>) -> Reply {
+    let (ri, uid, opt, dir) = (req.ri, req.uid, req.body, req.dir);
     let (Some(src), Some(dst), Some(title)) = (opt.source_branch, opt.target_branch, opt.title)
     else {
         return Err(error(
@@ -307,7 +296,7 @@ async fn create_mr(State(forge): Shared, h: HeaderMap, Path(id): Path<String>, b
             "source_branch, target_branch, title are missing",
         ));
     };
-    let branches = git::branches(&forge.repo_dir_of(ri));
+    let branches = git::branches(&dir);
     if !branches.contains_key(&src) || !branches.contains_key(&dst) {
         return Err(error(StatusCode::NOT_FOUND, "404 Branch Not Found"));
     }
@@ -367,12 +356,11 @@ struct UpdateQ {
 
 async fn update_mr(
     State(forge): Shared,
-    h: HeaderMap,
-    Path((id, iid)): Path<(String, i64)>,
-    b: Bytes,
+    Path((_, iid)): Path<(String, i64)>,
+    req: Write<UpdateQ>,
 ) -> Reply {
-    let (ri, _, opt) = write_request::<UpdateQ>(&forge, &h, &id, &b)?;
-    let branches = git::branches(&forge.repo_dir_of(ri));
+    let branches = git::branches(&req.dir);
+    let (ri, opt) = (req.ri, req.body);
     let mut s = forge.lock();
     let pi = pull_idx(&s.repos[ri], iid).ok_or_else(mr_not_found)?;
     let set = opt
@@ -419,13 +407,8 @@ struct PageQ {
     per_page: Option<usize>,
 }
 
-async fn labels(
-    State(forge): Shared,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    Query(q): Query<PageQ>,
-) -> Reply {
-    let (ri, _) = project(&forge, &h, &id, false)?;
+async fn labels(State(forge): Shared, project: Project, Query(q): Query<PageQ>) -> Reply {
+    let ri = project.ri;
     let s = forge.lock();
     let (skip, take) = page_window(q.page, q.per_page, 20);
     let v: Vec<Value> = s.repos[ri]

@@ -43,7 +43,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 pub use ct_emulator::{Emulator, Error, Fault, FaultAction, LoggedRequest, Server, loopback};
-use ct_emulator::{Front, Result, Style};
+use ct_emulator::{Front, Result, Served, Style};
 
 use git_http::GitHttp;
 use state::Forge;
@@ -150,8 +150,7 @@ pub type Branches = std::collections::BTreeMap<String, String>;
 /// The handle on a forge emulator: its URLs, seeding and inspection.
 pub struct ForgeEmulator {
     forge: Arc<Forge>,
-    front: Front,
-    server: Option<Server>,
+    served: Served,
 }
 
 impl std::fmt::Debug for ForgeEmulator {
@@ -169,9 +168,7 @@ pub async fn start(options: Options) -> Result<ForgeEmulator> {
 
 /// Start the forge on `addr`.
 pub async fn start_at(addr: SocketAddr, options: Options) -> Result<ForgeEmulator> {
-    let (mut emu, server) = Server::start_app(addr, |url| build(options, url)).await?;
-    emu.server = Some(server);
-    Ok(emu)
+    ct_emulator::start(addr, |url| build(options, url)).await
 }
 
 /// The handle (with the administrator created) and the router, for a caller that serves it
@@ -205,8 +202,7 @@ pub fn build(options: Options, url: &str) -> Result<(ForgeEmulator, Router)> {
     });
     let emu = ForgeEmulator {
         forge: forge.clone(),
-        front: Front::new(STYLE),
-        server: None,
+        served: Served::new(url, Front::new(STYLE)),
     };
     let admin = options
         .admin_user
@@ -228,12 +224,12 @@ pub fn build(options: Options, url: &str) -> Result<(ForgeEmulator, Router)> {
 }
 
 impl Emulator for ForgeEmulator {
-    fn url(&self) -> &str {
-        &self.forge.base
+    fn served(&self) -> &Served {
+        &self.served
     }
 
-    fn front(&self) -> &Front {
-        &self.front
+    fn served_mut(&mut self) -> &mut Served {
+        &mut self.served
     }
 }
 
@@ -252,21 +248,14 @@ impl ForgeEmulator {
             .nest("/api/v1", gitea::router(forge.clone()))
             .nest("/github", github::router(forge.clone()))
             .nest("/gitlab/api/v4", gitlab::router(forge.clone()));
-        self.front
+        self.front()
             .layer(api)
             .fallback(git_fallback)
             .with_state(Arc::new(GitState {
                 git,
                 forge: forge.clone(),
             }))
-            .merge(self.front.admin_routes(Router::new()))
-    }
-
-    /// Stop serving (in-flight requests finish).
-    pub async fn stop(mut self) {
-        if let Some(s) = self.server.take() {
-            s.stop().await;
-        }
+            .merge(self.front().admin_routes(Router::new()))
     }
 
     /// Gitea API root: `{base}/api/v1`.

@@ -2,10 +2,14 @@
 //! rendering, paging and ref resolution. Each view keeps its own status codes and error bodies;
 //! these helpers only decide, the views say it in their forge's words.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::marker::PhantomData;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -135,7 +139,7 @@ pub fn page_window(page: Option<usize>, per_page: Option<usize>, default: usize)
 }
 
 /// Resolve `rev` in `dir` as a branch name first, then as any revision.
-pub fn resolve_rev(dir: &Path, rev: &str) -> Option<String> {
+pub fn resolve_rev(dir: &FsPath, rev: &str) -> Option<String> {
     git::resolve(dir, &format!("refs/heads/{rev}")).or_else(|| git::resolve(dir, rev))
 }
 
@@ -156,4 +160,85 @@ pub fn label_ids(
         }
     }
     ids
+}
+
+/// How a view finds the repository its routes name and words a bad request body.
+pub trait View {
+    /// The repository the path parameters name, as the caller (`headers`) sees it; `write`
+    /// requires push access. The refusal is in the view's words.
+    fn repository(
+        forge: &Forge,
+        headers: &HeaderMap,
+        params: &HashMap<String, String>,
+        write: bool,
+    ) -> Result<(usize, Option<i64>), JsonError>;
+
+    /// The answer to a body that is not the JSON the route takes.
+    fn bad_body(e: serde_json::Error) -> JsonError;
+}
+
+/// The repository of a read request in view `V`.
+pub struct ReadRepo<V> {
+    pub ri: usize,
+    pub uid: Option<i64>,
+    /// The bare repository.
+    pub dir: PathBuf,
+    view: PhantomData<V>,
+}
+
+async fn find_repo<V: View>(
+    parts: &mut Parts,
+    forge: &Arc<Forge>,
+    write: bool,
+) -> Result<(usize, Option<i64>, PathBuf), JsonError> {
+    let params = Path::<HashMap<String, String>>::from_request_parts(parts, forge)
+        .await
+        .map(|Path(p)| p)
+        .unwrap_or_default();
+    let (ri, uid) = V::repository(forge, &parts.headers, &params, write)?;
+    Ok((ri, uid, forge.repo_dir_of(ri)))
+}
+
+impl<V: View + Send + Sync> FromRequestParts<Arc<Forge>> for ReadRepo<V> {
+    type Rejection = JsonError;
+
+    async fn from_request_parts(parts: &mut Parts, forge: &Arc<Forge>) -> Result<Self, JsonError> {
+        let (ri, uid, dir) = find_repo::<V>(parts, forge, false).await?;
+        Ok(ReadRepo {
+            ri,
+            uid,
+            dir,
+            view: PhantomData,
+        })
+    }
+}
+
+/// A write request in view `V`: the repository (push access required), the caller and the
+/// JSON body `T`.
+pub struct WriteRepo<V, T> {
+    pub ri: usize,
+    pub uid: Option<i64>,
+    pub dir: PathBuf,
+    pub body: T,
+    view: PhantomData<V>,
+}
+
+impl<V: View + Send + Sync, T: DeserializeOwned> FromRequest<Arc<Forge>> for WriteRepo<V, T> {
+    type Rejection = JsonError;
+
+    async fn from_request(req: Request, forge: &Arc<Forge>) -> Result<Self, JsonError> {
+        let (mut parts, body) = req.into_parts();
+        let (ri, uid, dir) = find_repo::<V>(&mut parts, forge, true).await?;
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), forge)
+            .await
+            .unwrap_or_default();
+        let body = json_body(&bytes, V::bad_body)?;
+        Ok(WriteRepo {
+            ri,
+            uid,
+            dir,
+            body,
+            view: PhantomData,
+        })
+    }
 }

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use axum::Router;
 pub use ct_emulator::{Emulator, Error, Fault, FaultAction, LoggedRequest};
-use ct_emulator::{Front, Result, Server, Style, loopback};
+use ct_emulator::{Front, Result, Served, Style, loopback};
 pub use ct_kfp::RunState;
 use ct_step::cli::parse_duration;
 use serde_json::Value;
@@ -99,15 +99,13 @@ impl Shared {
 /// The handle on a KFP emulator: its URL, seeding, inspection and scripting.
 pub struct KfpEmulator {
     shared: Shared,
-    front: Front,
-    url: String,
-    server: Option<Server>,
+    served: Served,
 }
 
 impl std::fmt::Debug for KfpEmulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KfpEmulator")
-            .field("url", &self.url)
+            .field("url", &self.url())
             .finish()
     }
 }
@@ -119,9 +117,7 @@ pub async fn start(options: Options) -> Result<KfpEmulator> {
 
 /// Start the emulator on `addr`.
 pub async fn start_at(addr: SocketAddr, options: Options) -> Result<KfpEmulator> {
-    let (mut emu, server) = Server::start_app(addr, |url| Ok(build(options, url))).await?;
-    emu.server = Some(server);
-    Ok(emu)
+    ct_emulator::start(addr, |url| Ok(build(options, url))).await
 }
 
 /// The handle and the router for a caller that serves it itself (at `url`), e.g. on a listener
@@ -149,33 +145,24 @@ pub fn build(options: Options, url: &str) -> (KfpEmulator, Router) {
     let router = api.merge(front.admin_routes(admin::routes(shared.clone())));
     let emu = KfpEmulator {
         shared,
-        front,
-        url: url.trim_end_matches('/').to_string(),
-        server: None,
+        served: Served::new(url, front),
     };
     (emu, router)
 }
 
 impl Emulator for KfpEmulator {
-    fn url(&self) -> &str {
-        &self.url
+    fn served(&self) -> &Served {
+        &self.served
     }
 
-    fn front(&self) -> &Front {
-        &self.front
+    fn served_mut(&mut self) -> &mut Served {
+        &mut self.served
     }
 }
 
 impl KfpEmulator {
     fn store(&self) -> MutexGuard<'_, Store> {
         self.shared.lock()
-    }
-
-    /// Stop serving (in-flight requests finish).
-    pub async fn stop(mut self) {
-        if let Some(s) = self.server.take() {
-            s.stop().await;
-        }
     }
 
     // ---- scripting ----

@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
-use ct_emulator::{Error, ErrorKind};
+use ct_emulator::{Error, ErrorKind, HttpError, WireFormat};
 use serde_json::{Value, json};
 
 use crate::Shared;
@@ -40,24 +40,18 @@ pub fn code_of(e: &Error) -> &'static str {
     }
 }
 
-/// An [`Error`] as the server answers it.
-pub struct HttpError(Error);
+/// The server's wire format: `{"code", "message"}`.
+pub struct CodeMessage;
 
-impl From<Error> for HttpError {
-    fn from(e: Error) -> Self {
-        HttpError(e)
-    }
-}
-
-impl IntoResponse for HttpError {
-    fn into_response(self) -> Response {
-        let body = json!({"code": code_of(&self.0), "message": self.0.message()});
-        json_response(status_of(&self.0), &body)
+impl WireFormat for CodeMessage {
+    fn answer(e: &Error) -> Response {
+        let body = json!({"code": code_of(e), "message": e.message()});
+        json_response(status_of(e), &body)
     }
 }
 
 /// A handler's answer.
-type Reply = Result<Response, HttpError>;
+type Reply = Result<Response, HttpError<CodeMessage>>;
 
 /// Routes relative to one prefix.
 pub fn routes() -> Router<Shared> {

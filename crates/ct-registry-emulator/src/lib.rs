@@ -30,7 +30,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 pub use ct_emulator::{Emulator, Error, Fault, FaultAction, LoggedRequest};
-use ct_emulator::{Front, Result, Server, Style, loopback};
+use ct_emulator::{Front, Result, Served, Style, loopback};
 use serde_json::{Map, Value};
 
 use schema::{Kind, decode, parse_id};
@@ -101,9 +101,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct RegistryEmulator {
     shared: Shared,
-    front: Front,
-    url: String,
-    server: Option<Server>,
+    served: Served,
 }
 
 /// Start the emulator on a free loopback port.
@@ -113,9 +111,7 @@ pub async fn start(options: Options) -> Result<RegistryEmulator> {
 
 /// Start the emulator on `addr`.
 pub async fn start_at(addr: SocketAddr, options: Options) -> Result<RegistryEmulator> {
-    let (mut emu, server) = Server::start_app(addr, |url| Ok(build(options, url))).await?;
-    emu.server = Some(server);
-    Ok(emu)
+    ct_emulator::start(addr, |url| Ok(build(options, url))).await
 }
 
 /// The handle and the router for a caller that serves it itself (at `url`).
@@ -153,33 +149,24 @@ pub fn build(options: Options, url: &str) -> (RegistryEmulator, Router) {
         .merge(front.admin_routes(Router::new()));
     let emu = RegistryEmulator {
         shared,
-        front,
-        url: url.trim_end_matches('/').to_string(),
-        server: None,
+        served: Served::new(url, front),
     };
     (emu, router)
 }
 
 impl Emulator for RegistryEmulator {
-    fn url(&self) -> &str {
-        &self.url
+    fn served(&self) -> &Served {
+        &self.served
     }
 
-    fn front(&self) -> &Front {
-        &self.front
+    fn served_mut(&mut self) -> &mut Served {
+        &mut self.served
     }
 }
 
 impl RegistryEmulator {
     fn store(&self) -> MutexGuard<'_, Store> {
         self.shared.store()
-    }
-
-    /// Stop serving (in-flight requests finish).
-    pub async fn stop(mut self) {
-        if let Some(s) = self.server.take() {
-            s.stop().await;
-        }
     }
 
     // ---- seeding (same validation as over HTTP) ----

@@ -252,12 +252,17 @@ impl FromRequestParts<Arc<Forge>> for RepoRead {
 
 /// The repository of a write request: the caller is signed in (401) and may push (403).
 pub struct RepoWrite {
-    ri: usize,
+    repo: RepoRead,
+    /// The signed-in caller.
     uid: i64,
-    dir: PathBuf,
-    full: String,
-    owner: String,
-    name: String,
+}
+
+impl std::ops::Deref for RepoWrite {
+    type Target = RepoRead;
+
+    fn deref(&self) -> &RepoRead {
+        &self.repo
+    }
 }
 
 impl FromRequestParts<Arc<Forge>> for RepoWrite {
@@ -274,14 +279,7 @@ impl FromRequestParts<Arc<Forge>> for RepoWrite {
                 "user should have a permission to write to this repository",
             ));
         }
-        Ok(RepoWrite {
-            ri: repo.ri,
-            uid,
-            dir: repo.dir,
-            full: repo.full,
-            owner: repo.owner,
-            name: repo.name,
-        })
+        Ok(RepoWrite { repo, uid })
     }
 }
 

@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use ct_emulator::{Error, ErrorKind};
+use ct_emulator::{Error, ErrorKind, HttpError, WireFormat};
 use serde_json::{Map, Value, json};
 
 use crate::{Shared, filter};
@@ -21,30 +21,24 @@ use crate::{Shared, filter};
 /// Prefix of every v2beta1 route.
 pub const API: &str = "/apis/v2beta1";
 
-/// An [`Error`] as the server answers it.
-pub struct HttpError(Error);
+/// The server's wire format: a `googleRpcStatus` with the HTTP status of the gRPC code.
+pub struct Rpc;
 
-impl From<Error> for HttpError {
-    fn from(e: Error) -> Self {
-        HttpError(e)
-    }
-}
-
-impl IntoResponse for HttpError {
-    fn into_response(self) -> Response {
-        let status = match self.0.kind() {
+impl WireFormat for Rpc {
+    fn answer(e: &Error) -> Response {
+        let status = match e.kind() {
             ErrorKind::Invalid | ErrorKind::Unprocessable => StatusCode::BAD_REQUEST,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::AlreadyExists => StatusCode::CONFLICT,
             ErrorKind::FailedPrecondition => StatusCode::PRECONDITION_FAILED,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        rpc_error(status, self.0.message())
+        rpc_error(status, e.message())
     }
 }
 
 /// A handler's answer.
-pub type Reply = Result<Response, HttpError>;
+pub type Reply = Result<Response, HttpError<Rpc>>;
 
 /// `e` with the operation in front, as the server words it (`Failed to get a run: …`).
 fn during(operation: &str) -> impl FnOnce(Error) -> Error + '_ {
