@@ -1,19 +1,11 @@
 //! Where the demo and `run` find their inputs: the checkout (`pipeline/`, `tasks/`) and the step
 //! binaries (built with cargo when they sit in this checkout's target directory).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ct_tekton_interpreter::find_repo_root;
-
-/// The step binaries the Tasks run (`/usr/local/bin/<name>` in the image).
-pub const STEP_BINARIES: &[&str] = &[
-    "execute-ds-pipeline",
-    "wait-kfp-run",
-    "write-registry-metadata",
-    "bump-gitops-version",
-    "open-pr",
-];
 
 /// The repository root: `--repo-root`, else from the current directory, else the checkout this
 /// binary was built from.
@@ -48,36 +40,35 @@ pub fn bin_dir(given: Option<&Path>) -> Result<PathBuf, String> {
 }
 
 /// When `bin_dir` is `<repo>/target/<profile>` (or a CARGO_TARGET_DIR build of this checkout),
-/// bring the step binaries up to date with cargo; otherwise only check they exist.
-pub fn ensure_binaries(bin_dir: &Path, repo_root: &Path, build: bool) -> Result<(), String> {
+/// bring `binaries` (the step binaries the pipeline runs) up to date with cargo; otherwise only
+/// check they exist.
+pub fn ensure_binaries(
+    bin_dir: &Path,
+    repo_root: &Path,
+    binaries: &BTreeSet<String>,
+    build: bool,
+) -> Result<(), String> {
     let profile = bin_dir.file_name().and_then(|p| p.to_str()).unwrap_or("");
     let target_dir = bin_dir.parent();
     let is_cargo_dir = matches!(profile, "debug" | "release" | "dist")
         && target_dir.is_some_and(|t| t.join("CACHEDIR.TAG").is_file() || t.ends_with("target"));
     if build && is_cargo_dir && repo_root.join("Cargo.toml").is_file() {
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.arg("build")
-            .arg("--quiet")
-            .arg("--locked")
-            .arg("--manifest-path")
+        cmd.args(["build", "--quiet", "--locked", "--manifest-path"])
             .arg(repo_root.join("Cargo.toml"))
             .arg("--target-dir")
-            .arg(target_dir.unwrap_or(bin_dir));
-        match profile {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            p => {
-                cmd.arg("--profile").arg(p);
-            }
+            .arg(target_dir.unwrap_or(bin_dir))
+            .args([
+                "--profile",
+                if profile == "debug" { "dev" } else { profile },
+            ]);
+        for b in binaries {
+            cmd.args(["-p", b]);
         }
-        for b in STEP_BINARIES {
-            cmd.arg("-p").arg(b);
-        }
+        let names: Vec<&str> = binaries.iter().map(String::as_str).collect();
         eprintln!(
             "building the step binaries (cargo build -p {}) …",
-            STEP_BINARIES.join(" -p ")
+            names.join(" -p ")
         );
         let status = cmd.status().map_err(|e| {
             format!("cannot run cargo: {e}; build the step binaries yourself or pass --no-build")
@@ -86,9 +77,9 @@ pub fn ensure_binaries(bin_dir: &Path, repo_root: &Path, build: bool) -> Result<
             return Err("cargo build of the step binaries failed (see above)".into());
         }
     }
-    let missing: Vec<&str> = STEP_BINARIES
+    let missing: Vec<&str> = binaries
         .iter()
-        .copied()
+        .map(String::as_str)
         .filter(|b| !bin_dir.join(b).is_file())
         .collect();
     if !missing.is_empty() {

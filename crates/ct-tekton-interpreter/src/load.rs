@@ -152,6 +152,24 @@ impl Bundle {
         })
     }
 
+    /// The binaries the Tasks' steps run from `/usr/local/bin` (what the bin directory of a
+    /// local run must hold), by name.
+    pub fn binaries(&self) -> BTreeSet<String> {
+        self.tasks
+            .values()
+            .flat_map(|t| {
+                let template = t.spec.step_template.as_ref();
+                t.spec.steps.iter().filter_map(move |s| {
+                    let command = match s.command.first() {
+                        Some(c) => Some(c),
+                        None => template.and_then(|t| t.command.as_ref()?.first()),
+                    };
+                    command?.strip_prefix("/usr/local/bin/").map(str::to_string)
+                })
+            })
+            .collect()
+    }
+
     /// Static checks done before anything runs.
     pub fn check(&self) -> Result<(), Error> {
         let spec = &self.pipeline.spec;
@@ -266,6 +284,16 @@ mod tests {
         assert!(pos("train") < pos("build-modelcar"));
         assert!(pos("deploy-test") < pos("update-model-metadata"));
         assert!(pos("promote-prod") < pos("open-prod-pr"));
+        assert_eq!(
+            b.binaries().into_iter().collect::<Vec<_>>(),
+            [
+                "bump-gitops-version",
+                "execute-ds-pipeline",
+                "open-pr",
+                "wait-kfp-run",
+                "write-registry-metadata"
+            ]
+        );
         assert!(matches!(
             b.resolve(&b.pipeline.spec.tasks[pos_of(&b, "fetch-source")])
                 .unwrap(),

@@ -12,15 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The step binaries the Tasks run (`/usr/local/bin/<name>` in the image).
-pub const STEP_BINARIES: &[&str] = &[
-    "execute-ds-pipeline",
-    "wait-kfp-run",
-    "write-registry-metadata",
-    "bump-gitops-version",
-    "open-pr",
-];
-
 /// The root of the checkout (holding `Cargo.toml`, `tasks/`, `pipeline/`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -45,28 +36,21 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The directory holding every [`STEP_BINARIES`] entry, built (or brought up to date) with
-/// `cargo build --bins` for the test's own target directory and profile, once per process.
-/// Panics with cargo's exit status when the build fails.
+/// The directory of the step binaries (every binary of the workspace but `ct-sandbox`), built
+/// or brought up to date with `cargo build` for the test's own target directory and profile,
+/// once per process. Panics with cargo's exit status when the build fails.
 pub fn step_binaries() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = profile_dir();
-        build(&dir, STEP_BINARIES);
-        for b in STEP_BINARIES {
-            assert!(
-                dir.join(b).is_file(),
-                "{b} is missing in {} after cargo build",
-                dir.display()
-            );
-        }
+        build_step_binaries(&dir);
         dir
     })
 }
 
-/// `cargo build --bins -p <each>` into `profile_dir` (the `CARGO` that runs the tests, the
-/// profile named by the directory).
-fn build(profile_dir: &Path, packages: &[&str]) {
+/// `cargo build --workspace --bins --exclude ct-sandbox` into `profile_dir` (the `CARGO` that
+/// runs the tests, the profile named by the directory).
+fn build_step_binaries(profile_dir: &Path) {
     let target_dir = profile_dir.parent().expect("target/<profile>");
     let profile = profile_dir
         .file_name()
@@ -81,10 +65,7 @@ fn build(profile_dir: &Path, packages: &[&str]) {
             "--profile",
             if profile == "debug" { "dev" } else { profile },
         ])
-        .arg("--locked");
-    for p in packages {
-        cmd.args(["-p", p]);
-    }
+        .args(["--locked", "--workspace", "--exclude", "ct-sandbox"]);
     let status = cmd
         .status()
         .unwrap_or_else(|e| panic!("cannot run cargo to build the step binaries: {e}"));

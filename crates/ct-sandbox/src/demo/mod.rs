@@ -286,10 +286,9 @@ pub fn main(args: DemoArgs, rt: &tokio::runtime::Runtime) -> ExitCode {
 fn demo(args: DemoArgs, rt: &tokio::runtime::Runtime) -> Result<ExitCode, String> {
     let root = repo_root(args.repo_root.as_deref())?;
     let bins = bin_dir(args.bin_dir.as_deref())?;
-    ensure_binaries(&bins, &root, !args.no_build)?;
     let config = DemoConfig {
-        repo_root: root,
-        bin_dir: bins,
+        repo_root: root.clone(),
+        bin_dir: bins.clone(),
         work_dir: args.work_dir.clone(),
         training_outcome: args.training_outcome,
         training_pending: Duration::from_millis(300),
@@ -297,6 +296,7 @@ fn demo(args: DemoArgs, rt: &tokio::runtime::Runtime) -> Result<ExitCode, String
         poll_interval: "500ms".into(),
     };
     let mut demo = rt.block_on(Demo::start(config))?;
+    ensure_binaries(&bins, &root, &demo.bundle.binaries(), !args.no_build)?;
     let s = &demo.sandbox;
     eprintln!(
         "sandbox: kfp {}  registry {}  forge {}",
