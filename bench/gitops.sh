@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: bump-gitops-version vs the git CLI (clone --depth 1 + in-place edit + commit + push)
 # on a generated GitOps repository (~20,000 files, ~5,000 commits) served by the real
-# `git http-backend` behind Basic auth (crates/ct-sandbox/examples/git_server.rs).
+# `git http-backend` behind Basic auth (crates/ct-forge-emulator/examples/git_server.rs).
 #
 # Usage: bench/gitops.sh            (env: FILES=20000 COMMITS=5000 RUNS=5 CARGO_TARGET_DIR)
 # Prints per-tool median wall time, the ratio and the peak RSS (/usr/bin/time %M, max over the
@@ -16,7 +16,7 @@ target=${CARGO_TARGET_DIR:-$here/target}
 
 echo "building (release)..." >&2
 (cd "$here" && cargo build -q --release -p bump-gitops-version --bin bump-gitops-version \
-  && cargo build -q --release -p ct-sandbox --example git_server)
+  && cargo build -q --release -p ct-forge-emulator --example git_server)
 step="$target/release/bump-gitops-version"
 server="$target/release/examples/git_server"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fidelity check of the forge emulator's GitHub and GitLab views with PyGithub 2.10.0 and
 # python-gitlab 8.6.0, and of its git smart HTTP with the git CLI. (The Gitea API is checked
-# against the Gitea swagger by `cargo test -p ct-sandbox --test forge_swagger`.)
+# against the Gitea swagger by `cargo test -p ct-forge-emulator --test forge_swagger`.)
 #
 #   tests/fidelity/forge.sh VENV [TARGET_DIR]
 #
