@@ -16,13 +16,14 @@
 //! bursts, 429, latency, dropped connections, answers lost after processing) and read the
 //! request log. Other processes use the same through `/_emulator/...` ([`admin`]).
 //!
-//! Modules: [`store`] (state and every change to it), [`run`] (scripted run timelines and the
-//! Run view), [`http`] (the v2beta1 routes), [`filter`] (the list `filter` parameter),
+//! Modules: [`store`] (state and every change to it), [`records`] (experiments, pipelines,
+//! versions and their views), [`run`] (scripted run timelines and the Run view), [`http`] (the v2beta1 routes), [`filter`] (the list `filter` parameter),
 //! [`admin`] (the `/_emulator` routes).
 
 pub mod admin;
 pub mod filter;
 pub mod http;
+pub mod records;
 pub mod run;
 pub mod store;
 
