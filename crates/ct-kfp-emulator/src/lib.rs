@@ -38,8 +38,9 @@ pub use ct_kfp::RunState;
 use ct_step::cli::parse_duration;
 use serde_json::Value;
 
+use records::ExperimentRec;
 pub use run::{RunEnd, RunScript};
-use store::{ExperimentRec, NewRun, Store, spec_from_yaml};
+use store::{NewRun, Store, spec_from_yaml};
 
 /// Errors are `googleRpcStatus`; the DSPA auth proxy lets only the v1beta1 health check through.
 const STYLE: Style = Style {

@@ -13,7 +13,7 @@ use ct_kfp::RunState;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::store::{EPOCH, ts};
+use crate::records::{EPOCH, ts};
 
 /// How a scripted run ends (`--kfp-outcome`, the admin script's `outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]

@@ -11,7 +11,7 @@ use ct_kfp::RunState;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-pub use crate::records::{EPOCH, ExperimentRec, PipelineRec, VersionRec, ts};
+use crate::records::{ExperimentRec, PipelineRec, VersionRec};
 use crate::run::{RunRec, RunScript, ir_of, task_names};
 
 /// Where a new run's pipeline comes from.

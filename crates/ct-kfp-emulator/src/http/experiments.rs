@@ -10,7 +10,7 @@ use super::{
     API, Reply, body_object, during, list, method_not_allowed, not_found, ok, query, str_field,
 };
 use crate::Shared;
-use crate::store::ExperimentRec;
+use crate::records::ExperimentRec;
 
 pub(super) fn routes() -> Router<Shared> {
     Router::new()

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use super::{API, Reply, body_object, during, list, name_and_display, ok, query, str_field};
 use crate::Shared;
-use crate::store::{PipelineRec, VersionRec, spec_from_yaml};
+use crate::records::{PipelineRec, VersionRec};
+use crate::store::spec_from_yaml;
 
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
