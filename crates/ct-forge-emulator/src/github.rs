@@ -20,7 +20,7 @@ use crate::git;
 use crate::state::Forge;
 use crate::store::{PullRec, RepoRec, Store, now};
 use crate::views::{
-    Denied, JsonError, ReadRepo, Reply, View, WriteRepo, authorization, check_access, json,
+    Denied, JsonError, ReadRepo, Reply, View, WriteRepo, authorization, json,
     label_ids, page_window, pull_answer, pull_idx, requested_open, resolve_rev, show_pull,
 };
 
@@ -56,27 +56,27 @@ type Repo = ReadRepo<GitHub>;
 type Write<T> = WriteRepo<GitHub, T>;
 
 impl View for GitHub {
-    fn repository(
-        forge: &Forge,
-        h: &HeaderMap,
-        params: &HashMap<String, String>,
-        write: bool,
-    ) -> Result<(usize, Option<i64>), JsonError> {
-        let s = forge.lock();
-        let uid = auth(&s, h)?;
-        let param = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
-        let ri = s
-            .repo_idx(param("owner"), param("repo"))
-            .ok_or_else(not_found)?;
-        check_access(&s, ri, uid, write).map_err(|d| match d {
-            Denied::Hidden => not_found(),
-            Denied::Anonymous => error(StatusCode::UNAUTHORIZED, "Requires authentication"),
+    fn caller(s: &Store, h: &HeaderMap) -> Result<Option<i64>, JsonError> {
+        auth(s, h)
+    }
+
+    /// `/repos/{owner}/{repo}`.
+    fn locate(s: &Store, params: &HashMap<String, String>) -> Option<usize> {
+        s.repo_idx(params.get("owner")?, params.get("repo")?)
+    }
+
+    fn not_found() -> JsonError {
+        not_found()
+    }
+
+    fn denied(d: Denied) -> JsonError {
+        match d {
             Denied::ReadOnly => error(
                 StatusCode::FORBIDDEN,
                 "Resource not accessible by personal access token",
             ),
-        })?;
-        Ok((ri, uid))
+            _ => error(StatusCode::UNAUTHORIZED, "Requires authentication"),
+        }
     }
 
     /// GitHub answers a body that does not parse with 400.

@@ -19,7 +19,7 @@ use crate::git;
 use crate::state::Forge;
 use crate::store::{PullRec, RepoRec, Store, now};
 use crate::views::{
-    Denied, JsonError, ReadRepo, Reply, View, WriteRepo, authorization, check_access, json,
+    Denied, JsonError, ReadRepo, Reply, View, WriteRepo, authorization, json,
     label_ids, page_window, pull_answer, pull_idx, requested_open, resolve_rev, show_pull,
 };
 
@@ -42,27 +42,28 @@ type Project = ReadRepo<GitLab>;
 type Write<T> = WriteRepo<GitLab, T>;
 
 impl View for GitLab {
-    /// `{id}` is numeric or a URL-encoded `group/project`; membership is required to write.
-    fn repository(
-        forge: &Forge,
-        h: &HeaderMap,
-        params: &HashMap<String, String>,
-        write: bool,
-    ) -> Result<(usize, Option<i64>), JsonError> {
-        let s = forge.lock();
-        let uid = auth(&s, h)?;
-        let id = params.get("id").map(String::as_str).unwrap_or("");
-        let ri = match id.parse::<i64>() {
+    fn caller(s: &Store, h: &HeaderMap) -> Result<Option<i64>, JsonError> {
+        auth(s, h)
+    }
+
+    /// `/projects/{id}`: numeric or a URL-encoded `group/project`.
+    fn locate(s: &Store, params: &HashMap<String, String>) -> Option<usize> {
+        let id = params.get("id")?;
+        match id.parse::<i64>() {
             Ok(n) => s.repo_by_id(n),
             Err(_) => id.rsplit_once('/').and_then(|(o, n)| s.repo_idx(o, n)),
         }
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, "404 Project Not Found"))?;
-        check_access(&s, ri, uid, write).map_err(|d| match d {
-            Denied::Hidden => error(StatusCode::NOT_FOUND, "404 Project Not Found"),
-            Denied::Anonymous => error(StatusCode::UNAUTHORIZED, "401 Unauthorized"),
+    }
+
+    fn not_found() -> JsonError {
+        error(StatusCode::NOT_FOUND, "404 Project Not Found")
+    }
+
+    fn denied(d: Denied) -> JsonError {
+        match d {
             Denied::ReadOnly => error(StatusCode::FORBIDDEN, "403 Forbidden"),
-        })?;
-        Ok((ri, uid))
+            _ => error(StatusCode::UNAUTHORIZED, "401 Unauthorized"),
+        }
     }
 
     /// GitLab answers a body that does not parse with 400.

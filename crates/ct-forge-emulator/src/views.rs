@@ -162,19 +162,39 @@ pub fn label_ids(
     ids
 }
 
-/// How a view finds the repository its routes name and words a bad request body.
+/// How a view names a repository, who calls, and how it words refusals.
 pub trait View {
-    /// The repository the path parameters name, as the caller (`headers`) sees it; `write`
-    /// requires push access. The refusal is in the view's words.
-    fn repository(
-        forge: &Forge,
-        headers: &HeaderMap,
-        params: &HashMap<String, String>,
-        write: bool,
-    ) -> Result<(usize, Option<i64>), JsonError>;
+    /// The caller the headers authenticate (`None`: anonymous); a bad credential is refused.
+    fn caller(s: &Store, headers: &HeaderMap) -> Result<Option<i64>, JsonError>;
+
+    /// The repository the route's path parameters name, if it exists.
+    fn locate(s: &Store, params: &HashMap<String, String>) -> Option<usize>;
+
+    /// The answer for a repository that does not exist or is hidden from the caller.
+    fn not_found() -> JsonError;
+
+    /// The answer for a write the caller may not make.
+    fn denied(d: Denied) -> JsonError;
 
     /// The answer to a body that is not the JSON the route takes.
     fn bad_body(e: serde_json::Error) -> JsonError;
+}
+
+/// The repository the path names as the caller sees it; `write` requires push access.
+fn repository<V: View>(
+    forge: &Forge,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    write: bool,
+) -> Result<(usize, Option<i64>), JsonError> {
+    let s = forge.lock();
+    let uid = V::caller(&s, headers)?;
+    let ri = V::locate(&s, params).ok_or_else(V::not_found)?;
+    check_access(&s, ri, uid, write).map_err(|d| match d {
+        Denied::Hidden => V::not_found(),
+        d => V::denied(d),
+    })?;
+    Ok((ri, uid))
 }
 
 /// The repository of a read request in view `V`.
@@ -195,7 +215,7 @@ async fn find_repo<V: View>(
         .await
         .map(|Path(p)| p)
         .unwrap_or_default();
-    let (ri, uid) = V::repository(forge, &parts.headers, &params, write)?;
+    let (ri, uid) = repository::<V>(forge, &parts.headers, &params, write)?;
     Ok((ri, uid, forge.repo_dir_of(ri)))
 }
 
