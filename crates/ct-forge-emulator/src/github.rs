@@ -20,8 +20,8 @@ use crate::git;
 use crate::state::Forge;
 use crate::store::{PullRec, RepoRec, Store, now};
 use crate::views::{
-    Denied, JsonError, ReadRepo, Reply, View, WriteRepo, authorization, json,
-    label_ids, page_window, pull_answer, pull_idx, requested_open, resolve_rev, show_pull,
+    Denied, JsonError, ReadRepo, Reply, View, WriteRepo, authorization, json, label_ids,
+    page_window, pull_answer, pull_idx, requested_open, resolve_rev, show_pull,
 };
 
 /// The routes' state.

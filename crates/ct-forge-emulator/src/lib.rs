@@ -110,7 +110,7 @@ pub struct Options {
 
 /// Injected faults answer in Gitea's error format.
 const STYLE: Style = Style {
-    error: |status, message| gitea::ApiError::new("", status, message).into_response(),
+    error: |status, message| gitea::error("", status, message).into_response(),
     forbidden: "Forbidden\n",
     open_paths: &[],
 };
@@ -296,7 +296,7 @@ async fn git_fallback(State(st): State<Arc<GitState>>, req: Request) -> Response
         .map(str::to_string)
         .collect();
     if segs.len() < 3 {
-        return gitea::ApiError::not_found(&st.forge.base).into_response();
+        return gitea::not_found_at(&st.forge.base).into_response();
     }
     // Gitea serves `/owner/repo/info/refs` as well as `/owner/repo.git/info/refs`.
     if !segs[1].ends_with(".git") {

@@ -29,57 +29,38 @@ use serde_json::{Value, json};
 
 use crate::state::Forge;
 use crate::store::Store;
-use crate::views::authorization;
+use crate::views::{JsonError, authorization};
 use render::Gitea;
 
 /// A Gitea API error: `{"message": …, "url": "<ROOT_URL>api/swagger"}`.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-    url: String,
+pub fn error(base: &str, status: StatusCode, message: impl Into<String>) -> JsonError {
+    JsonError(
+        status,
+        json!({"message": message.into(), "url": format!("{base}/api/swagger")}),
+    )
 }
 
-impl ApiError {
-    pub fn new(base: &str, status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-            url: format!("{base}/api/swagger"),
-        }
-    }
-    /// Gitea's generic 404.
-    pub fn not_found(base: &str) -> Self {
-        Self::new(base, StatusCode::NOT_FOUND, "The target couldn't be found.")
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            axum::Json(json!({"message": self.message, "url": self.url})),
-        )
-            .into_response()
-    }
+/// Gitea's generic 404.
+pub fn not_found_at(base: &str) -> JsonError {
+    error(base, StatusCode::NOT_FOUND, "The target couldn't be found.")
 }
 
 /// A handler's answer.
-type Reply = Result<Response, ApiError>;
+type Reply = Result<Response, JsonError>;
 
 /// The routes' state.
 type Shared = axum::extract::State<Arc<Forge>>;
 
-fn err(forge: &Forge, status: StatusCode, msg: impl Into<String>) -> ApiError {
-    ApiError::new(&forge.base, status, msg)
+fn err(forge: &Forge, status: StatusCode, msg: impl Into<String>) -> JsonError {
+    error(&forge.base, status, msg)
 }
 
-fn not_found(forge: &Forge) -> ApiError {
-    ApiError::not_found(&forge.base)
+fn not_found(forge: &Forge) -> JsonError {
+    not_found_at(&forge.base)
 }
 
 /// Gitea's 422 with `msg`.
-fn unprocessable(forge: &Forge, msg: impl Into<String>) -> ApiError {
+fn unprocessable(forge: &Forge, msg: impl Into<String>) -> JsonError {
     err(forge, StatusCode::UNPROCESSABLE_ENTITY, msg)
 }
 
@@ -88,7 +69,7 @@ fn json_resp(status: StatusCode, v: Value) -> Response {
 }
 
 /// Decode a JSON request body; Gitea answers a binding failure with 422.
-fn body<T: DeserializeOwned>(forge: &Forge, b: &Bytes) -> Result<T, ApiError> {
+fn body<T: DeserializeOwned>(forge: &Forge, b: &Bytes) -> Result<T, JsonError> {
     let src: &[u8] = if b.is_empty() { b"{}" } else { b };
     serde_json::from_slice(src).map_err(|e| unprocessable(forge, e.to_string()))
 }
@@ -103,7 +84,7 @@ fn view<'a>(forge: &'a Forge, s: &'a Store) -> Gitea<'a> {
 
 /// The authenticated user, if any. A credential that does not match is a 401, as in Gitea
 /// (an invalid token fails even on public endpoints).
-fn authenticate(forge: &Forge, h: &HeaderMap) -> Result<Option<i64>, ApiError> {
+fn authenticate(forge: &Forge, h: &HeaderMap) -> Result<Option<i64>, JsonError> {
     let Some(v) = authorization(h) else {
         return Ok(None);
     };
@@ -164,22 +145,22 @@ fn authenticate(forge: &Forge, h: &HeaderMap) -> Result<Option<i64>, ApiError> {
 pub struct Caller(pub Option<i64>);
 
 impl FromRequestParts<Arc<Forge>> for Caller {
-    type Rejection = ApiError;
+    type Rejection = JsonError;
 
-    async fn from_request_parts(parts: &mut Parts, forge: &Arc<Forge>) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, forge: &Arc<Forge>) -> Result<Self, JsonError> {
         authenticate(forge, &parts.headers).map(Caller)
     }
 }
 
 impl Caller {
     /// The signed-in user; 401 without credentials.
-    fn signed_in(&self, forge: &Forge) -> Result<i64, ApiError> {
+    fn signed_in(&self, forge: &Forge) -> Result<i64, JsonError> {
         self.0
             .ok_or_else(|| err(forge, StatusCode::UNAUTHORIZED, "token is required"))
     }
 
     /// The signed-in user, who must be a site admin (403 otherwise).
-    fn site_admin(&self, forge: &Forge) -> Result<i64, ApiError> {
+    fn site_admin(&self, forge: &Forge) -> Result<i64, JsonError> {
         let uid = self.signed_in(forge)?;
         if !is_admin(&forge.lock(), Some(uid)) {
             return Err(err(
@@ -223,9 +204,9 @@ pub struct RepoRead {
 }
 
 impl FromRequestParts<Arc<Forge>> for RepoRead {
-    type Rejection = ApiError;
+    type Rejection = JsonError;
 
-    async fn from_request_parts(parts: &mut Parts, forge: &Arc<Forge>) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, forge: &Arc<Forge>) -> Result<Self, JsonError> {
         let Path(p) = Path::<RepoPath>::from_request_parts(parts, forge)
             .await
             .map_err(|_| not_found(forge))?;
@@ -266,9 +247,9 @@ impl std::ops::Deref for RepoWrite {
 }
 
 impl FromRequestParts<Arc<Forge>> for RepoWrite {
-    type Rejection = ApiError;
+    type Rejection = JsonError;
 
-    async fn from_request_parts(parts: &mut Parts, forge: &Arc<Forge>) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, forge: &Arc<Forge>) -> Result<Self, JsonError> {
         let caller = Caller::from_request_parts(parts, forge).await?;
         let uid = caller.signed_in(forge)?;
         let repo = RepoRead::from_request_parts(parts, forge).await?;

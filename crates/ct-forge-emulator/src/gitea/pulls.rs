@@ -11,14 +11,14 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    ApiError, Paging, Reply, RepoRead, RepoWrite, Shared, body, err, json_resp, not_found, paged,
+    Paging, Reply, RepoRead, RepoWrite, Shared, body, err, json_resp, not_found, paged,
     unprocessable, view,
 };
 use crate::git;
 use crate::repos::merge_pull;
 use crate::state::Forge;
 use crate::store::{PullRec, Store, now};
-use crate::views::{pull_idx, requested_open};
+use crate::views::{JsonError, pull_idx, requested_open};
 
 /// Gitea's JSON of pull `pi` of repository `ri`.
 fn pull_json(
@@ -32,7 +32,7 @@ fn pull_json(
 }
 
 /// The position of pull request `index` in repository `ri`; 404 when absent.
-fn find_pull(forge: &Forge, s: &Store, ri: usize, index: &str) -> Result<usize, ApiError> {
+fn find_pull(forge: &Forge, s: &Store, ri: usize, index: &str) -> Result<usize, JsonError> {
     let number: i64 = index.parse().map_err(|_| not_found(forge))?;
     pull_idx(&s.repos[ri], number).ok_or_else(|| not_found(forge))
 }
@@ -85,7 +85,7 @@ pub(super) async fn get_pull(
 
 /// `branch`, `owner:branch` or `owner/repo:branch` of this repository: the branch (404 for
 /// another owner's).
-fn own_branch(forge: &Forge, (owner, full): (&str, &str), head: &str) -> Result<String, ApiError> {
+fn own_branch(forge: &Forge, (owner, full): (&str, &str), head: &str) -> Result<String, JsonError> {
     match head.rsplit_once(':') {
         Some((o, b)) if o.eq_ignore_ascii_case(owner) || o.eq_ignore_ascii_case(full) => {
             Ok(b.to_string())
@@ -139,7 +139,7 @@ fn assignee_ids(
     s: &Store,
     ri: usize,
     names: &[String],
-) -> Result<Vec<i64>, ApiError> {
+) -> Result<Vec<i64>, JsonError> {
     let assignable = s.assignable(&s.repos[ri]);
     let mut ids = Vec::new();
     for n in names.iter().filter(|n| !n.is_empty()) {
@@ -231,7 +231,7 @@ struct EditPull {
 }
 
 /// Why pull `pi` cannot be reopened: merged, or another open PR has its head and base.
-fn refuse_reopen(forge: &Forge, s: &Store, ri: usize, pi: usize) -> Result<(), ApiError> {
+fn refuse_reopen(forge: &Forge, s: &Store, ri: usize, pi: usize) -> Result<(), JsonError> {
     let p = &s.repos[ri].pulls[pi];
     if p.merged {
         return Err(err(

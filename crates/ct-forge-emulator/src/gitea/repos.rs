@@ -13,14 +13,14 @@ use serde_json::{Value, json};
 
 use super::render;
 use super::{
-    ApiError, Caller, Paging, Reply, RepoRead, RepoWrite, Shared, body, can_write, err, json_resp,
-    not_found, paged, unprocessable, view,
+    Caller, Paging, Reply, RepoRead, RepoWrite, Shared, body, can_write, err, json_resp, not_found,
+    paged, unprocessable, view,
 };
 use crate::git;
 use crate::repos::create_repo;
 use crate::state::Forge;
 use crate::store::{HookRec, UserRec, now};
-use crate::views::resolve_rev;
+use crate::views::{JsonError, resolve_rev};
 
 #[derive(Deserialize)]
 struct CreateRepo {
@@ -65,7 +65,7 @@ pub(super) async fn admin_create_repo(
 }
 
 /// 404 unless `owner` is an account that `fits`.
-fn owner_is(forge: &Forge, owner: &str, fits: fn(&UserRec) -> bool) -> Result<(), ApiError> {
+fn owner_is(forge: &Forge, owner: &str, fits: fn(&UserRec) -> bool) -> Result<(), JsonError> {
     if !forge.lock().user_by_login(owner).is_some_and(fits) {
         return Err(not_found(forge));
     }

@@ -10,7 +10,7 @@ use super::{
     Caller, Reply, Shared, body, err, is_admin, json_resp, not_found, unprocessable, view,
 };
 use crate::store::{UserRec, now};
-use crate::views::authorization;
+use crate::views::{JsonError, authorization};
 
 pub(super) async fn version(State(forge): Shared, _caller: Caller) -> Reply {
     Ok(json_resp(
@@ -58,7 +58,7 @@ fn valid_login(name: &str) -> bool {
 }
 
 /// Add `user`; an existing name is Gitea's 422.
-fn add_user(forge: &super::Forge, user: UserRec) -> Result<i64, super::ApiError> {
+fn add_user(forge: &super::Forge, user: UserRec) -> Result<i64, JsonError> {
     forge
         .lock()
         .add_user(user)
