@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::git;
-use crate::state::Forge;
+use crate::state::ForgeState;
 use crate::store::{PullRec, RepoRec, Store, now};
 use crate::views::{
     Denied, JsonError, ReadRepo, Reply, View, WriteRepo, authorization, json, label_ids,
@@ -25,7 +25,7 @@ use crate::views::{
 };
 
 /// The routes' state.
-type Shared = State<Arc<Forge>>;
+type Shared = State<Arc<ForgeState>>;
 
 const DOCS: &str = "https://docs.github.com/rest";
 
@@ -101,7 +101,7 @@ fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, JsonError> {
         .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "Bad credentials"))
 }
 
-pub(crate) fn router<S>(forge: Arc<Forge>) -> Router<S> {
+pub(crate) fn router<S>(forge: Arc<ForgeState>) -> Router<S> {
     Router::new()
         .route("/repos/{owner}/{repo}", get(get_repo))
         .route("/repos/{owner}/{repo}/branches/{*branch}", get(get_branch))
@@ -140,7 +140,7 @@ fn user_json(s: &Store, id: i64) -> Value {
     }
 }
 
-fn repo_json(forge: &Forge, s: &Store, r: &RepoRec) -> Value {
+fn repo_json(forge: &ForgeState, s: &Store, r: &RepoRec) -> Value {
     let full = s.full_name(r);
     json!({
         "id": r.id,
@@ -156,7 +156,7 @@ fn repo_json(forge: &Forge, s: &Store, r: &RepoRec) -> Value {
 }
 
 fn pull_json(
-    forge: &Forge,
+    forge: &ForgeState,
     s: &Store,
     r: &RepoRec,
     p: &PullRec,

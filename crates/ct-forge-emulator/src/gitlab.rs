@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::git;
-use crate::state::Forge;
+use crate::state::ForgeState;
 use crate::store::{PullRec, RepoRec, Store, now};
 use crate::views::{
     Denied, JsonError, ReadRepo, Reply, View, WriteRepo, authorization, json, label_ids,
@@ -27,7 +27,7 @@ use crate::views::{
 const LABEL_COLOR: &str = "6699cc";
 
 /// The routes' state.
-type Shared = State<Arc<Forge>>;
+type Shared = State<Arc<ForgeState>>;
 
 fn error(status: StatusCode, message: impl Into<Value>) -> JsonError {
     JsonError(status, json!({"message": message.into()}))
@@ -93,7 +93,7 @@ fn auth(s: &Store, h: &HeaderMap) -> Result<Option<i64>, JsonError> {
         .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "401 Unauthorized"))
 }
 
-pub(crate) fn router<S>(forge: Arc<Forge>) -> Router<S> {
+pub(crate) fn router<S>(forge: Arc<ForgeState>) -> Router<S> {
     Router::new()
         .route("/projects/{id}", get(get_project))
         .route(
@@ -123,7 +123,7 @@ fn user_json(s: &Store, id: i64) -> Value {
 }
 
 fn mr_json(
-    forge: &Forge,
+    forge: &ForgeState,
     s: &Store,
     r: &RepoRec,
     p: &PullRec,

@@ -47,7 +47,7 @@ pub use ct_emulator::{Emulator, Error, Fault, FaultAction, LoggedRequest, Server
 use ct_emulator::{Front, Result, Served, Style};
 
 use git_http::GitHttp;
-use state::Forge;
+use state::ForgeState;
 pub use state::version_at_least;
 pub use store::Delivery;
 use store::Store;
@@ -150,7 +150,7 @@ pub type Branches = std::collections::BTreeMap<String, String>;
 
 /// The handle on a forge emulator: its URLs, seeding and inspection.
 pub struct ForgeEmulator {
-    forge: Arc<Forge>,
+    forge: Arc<ForgeState>,
     served: Served,
 }
 
@@ -186,7 +186,7 @@ pub fn build(options: Options, url: &str) -> Result<(ForgeEmulator, Router)> {
             (t.path().to_path_buf(), Some(t))
         }
     };
-    let forge = Arc::new(Forge {
+    let forge = Arc::new(ForgeState {
         store: Mutex::new(Store::default()),
         base: url.trim_end_matches('/').to_string(),
         root,
@@ -284,7 +284,7 @@ fn read_secret(path: &Path) -> Result<String> {
 
 pub(crate) struct GitState {
     git: GitHttp,
-    forge: Arc<Forge>,
+    forge: Arc<ForgeState>,
 }
 
 /// Everything that is not an API route: git smart HTTP for `/{owner}/{repo}[.git]/...`.

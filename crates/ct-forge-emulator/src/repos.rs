@@ -5,7 +5,7 @@ use ct_emulator::{Error, Result};
 
 use crate::Repo;
 use crate::git;
-use crate::state::Forge;
+use crate::state::ForgeState;
 use crate::store::{RepoRec, now};
 
 /// User, org and repository names: Gitea's alphanumerics, `-`, `_` and `.`.
@@ -30,7 +30,7 @@ pub fn valid_name(name: &str) -> Result<()> {
 /// Create repository `owner/name` (a bare git repository under the root, HEAD
 /// `default_branch`).
 pub fn create_repo(
-    forge: &Forge,
+    forge: &ForgeState,
     owner: &str,
     name: &str,
     description: &str,
@@ -84,7 +84,7 @@ pub fn create_repo(
 
 /// Merge pull request `number` into its base branch with git (fast-forward or merge commit)
 /// and close it; returns the new tip of the base branch.
-pub fn merge_pull(forge: &Forge, owner: &str, repo: &str, number: i64) -> Result<String> {
+pub fn merge_pull(forge: &ForgeState, owner: &str, repo: &str, number: i64) -> Result<String> {
     let (head, base, dir) = {
         let s = forge.lock();
         let ri = s.repo(owner, repo)?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::store::Store;
 
 /// The forge's shared state (behind an `Arc` in every route).
-pub struct Forge {
+pub struct ForgeState {
     pub store: Mutex<Store>,
     /// Root URL, no trailing slash.
     pub base: String,
@@ -24,7 +24,7 @@ pub struct Forge {
     pub tmp: Option<tempfile::TempDir>,
 }
 
-impl Forge {
+impl ForgeState {
     pub fn lock(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -38,7 +38,7 @@ impl Forge {
         self.repo_dir_of_locked(&self.lock(), ri)
     }
 
-    /// [`Forge::repo_dir_of`] with the store already locked.
+    /// [`ForgeState::repo_dir_of`] with the store already locked.
     pub fn repo_dir_of_locked(&self, s: &Store, ri: usize) -> PathBuf {
         let r = &s.repos[ri];
         self.repo_dir(&s.owner_login(r), &r.name)

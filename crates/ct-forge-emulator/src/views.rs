@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::git;
-use crate::state::Forge;
+use crate::state::ForgeState;
 use crate::store::{PullRec, RepoRec, Store};
 
 /// An error answer (status and JSON body), small enough to travel in a `Result`.
@@ -98,11 +98,11 @@ pub fn requested_open(state: Option<&str>, close: &str, reopen: &str) -> Option<
 }
 
 /// The JSON of one pull request in a forge's view.
-pub type PullView = fn(&Forge, &Store, &RepoRec, &PullRec, &BTreeMap<String, String>) -> Value;
+pub type PullView = fn(&ForgeState, &Store, &RepoRec, &PullRec, &BTreeMap<String, String>) -> Value;
 
 /// Answer pull request `number` of repository `ri` rendered by `view`, or `missing`.
 pub fn show_pull(
-    forge: &Forge,
+    forge: &ForgeState,
     ri: usize,
     number: i64,
     view: PullView,
@@ -121,7 +121,7 @@ pub fn show_pull(
 /// Answer pull `pi` of repository `ri` rendered by `view` with `status`.
 pub fn pull_answer(
     status: StatusCode,
-    forge: &Forge,
+    forge: &ForgeState,
     s: &Store,
     (ri, pi): (usize, usize),
     branches: &BTreeMap<String, String>,
@@ -182,7 +182,7 @@ pub trait View {
 
 /// The repository the path names as the caller sees it; `write` requires push access.
 fn repository<V: View>(
-    forge: &Forge,
+    forge: &ForgeState,
     headers: &HeaderMap,
     params: &HashMap<String, String>,
     write: bool,
@@ -208,7 +208,7 @@ pub struct ReadRepo<V> {
 
 async fn find_repo<V: View>(
     parts: &mut Parts,
-    forge: &Arc<Forge>,
+    forge: &Arc<ForgeState>,
     write: bool,
 ) -> Result<(usize, Option<i64>, PathBuf), JsonError> {
     let params = Path::<HashMap<String, String>>::from_request_parts(parts, forge)
@@ -219,10 +219,13 @@ async fn find_repo<V: View>(
     Ok((ri, uid, forge.repo_dir_of(ri)))
 }
 
-impl<V: View + Send + Sync> FromRequestParts<Arc<Forge>> for ReadRepo<V> {
+impl<V: View + Send + Sync> FromRequestParts<Arc<ForgeState>> for ReadRepo<V> {
     type Rejection = JsonError;
 
-    async fn from_request_parts(parts: &mut Parts, forge: &Arc<Forge>) -> Result<Self, JsonError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        forge: &Arc<ForgeState>,
+    ) -> Result<Self, JsonError> {
         let (ri, uid, dir) = find_repo::<V>(parts, forge, false).await?;
         Ok(ReadRepo {
             ri,
@@ -243,10 +246,10 @@ pub struct WriteRepo<V, T> {
     view: PhantomData<V>,
 }
 
-impl<V: View + Send + Sync, T: DeserializeOwned> FromRequest<Arc<Forge>> for WriteRepo<V, T> {
+impl<V: View + Send + Sync, T: DeserializeOwned> FromRequest<Arc<ForgeState>> for WriteRepo<V, T> {
     type Rejection = JsonError;
 
-    async fn from_request(req: Request, forge: &Arc<Forge>) -> Result<Self, JsonError> {
+    async fn from_request(req: Request, forge: &Arc<ForgeState>) -> Result<Self, JsonError> {
         let (mut parts, body) = req.into_parts();
         let (ri, uid, dir) = find_repo::<V>(&mut parts, forge, true).await?;
         let bytes = Bytes::from_request(Request::from_parts(parts, body), forge)

@@ -13,7 +13,7 @@ use sha2::Sha256;
 use crate::git;
 use crate::git_http::{PushEvent, ZERO_SHA};
 use crate::gitea::render::{Gitea, payload_commit};
-use crate::state::Forge;
+use crate::state::ForgeState;
 use crate::store::{Delivery, HookRec};
 
 /// Most commits listed in one payload (Gitea's default `[webhook] PAYLOAD_COMMIT_LIMIT`-like cap).
@@ -40,7 +40,7 @@ fn hmac_hex<M: Mac + KeyInit>(secret: &str, body: &[u8]) -> String {
 
 /// Called by the git server after a push: build one payload per updated branch and deliver it
 /// to the repository's active push hooks in the background.
-pub(crate) fn on_push(forge: Arc<Forge>, ev: PushEvent) {
+pub(crate) fn on_push(forge: Arc<ForgeState>, ev: PushEvent) {
     let Some((owner, name)) = ev.repo.trim_end_matches(".git").split_once('/') else {
         return;
     };
@@ -72,7 +72,7 @@ pub(crate) fn on_push(forge: Arc<Forge>, ev: PushEvent) {
 
 /// The hooks to call and the payload bytes for one ref update.
 fn payload(
-    forge: &Forge,
+    forge: &ForgeState,
     owner: &str,
     name: &str,
     pusher: &str,
@@ -141,7 +141,7 @@ fn payload(
 }
 
 /// POST one payload to one hook and record the outcome.
-async fn deliver(forge: &Forge, repo: &str, hook: &HookRec, body: &[u8]) {
+async fn deliver(forge: &ForgeState, repo: &str, hook: &HookRec, body: &[u8]) {
     let uuid = uuid::Uuid::new_v4().to_string();
     let sig = signature(&hook.secret, body);
     let mut req = forge

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::state::Forge;
+use crate::state::ForgeState;
 use crate::store::Store;
 use crate::views::{JsonError, authorization};
 use render::Gitea;
@@ -49,18 +49,18 @@ pub fn not_found_at(base: &str) -> JsonError {
 type Reply = Result<Response, JsonError>;
 
 /// The routes' state.
-type Shared = axum::extract::State<Arc<Forge>>;
+type Shared = axum::extract::State<Arc<ForgeState>>;
 
-fn err(forge: &Forge, status: StatusCode, msg: impl Into<String>) -> JsonError {
+fn err(forge: &ForgeState, status: StatusCode, msg: impl Into<String>) -> JsonError {
     error(&forge.base, status, msg)
 }
 
-fn not_found(forge: &Forge) -> JsonError {
+fn not_found(forge: &ForgeState) -> JsonError {
     not_found_at(&forge.base)
 }
 
 /// Gitea's 422 with `msg`.
-fn unprocessable(forge: &Forge, msg: impl Into<String>) -> JsonError {
+fn unprocessable(forge: &ForgeState, msg: impl Into<String>) -> JsonError {
     err(forge, StatusCode::UNPROCESSABLE_ENTITY, msg)
 }
 
@@ -69,13 +69,13 @@ fn json_resp(status: StatusCode, v: Value) -> Response {
 }
 
 /// Decode a JSON request body; Gitea answers a binding failure with 422.
-fn body<T: DeserializeOwned>(forge: &Forge, b: &Bytes) -> Result<T, JsonError> {
+fn body<T: DeserializeOwned>(forge: &ForgeState, b: &Bytes) -> Result<T, JsonError> {
     let src: &[u8] = if b.is_empty() { b"{}" } else { b };
     serde_json::from_slice(src).map_err(|e| unprocessable(forge, e.to_string()))
 }
 
 /// The Gitea JSON view of the store.
-fn view<'a>(forge: &'a Forge, s: &'a Store) -> Gitea<'a> {
+fn view<'a>(forge: &'a ForgeState, s: &'a Store) -> Gitea<'a> {
     Gitea {
         store: s,
         base: &forge.base,
@@ -84,7 +84,7 @@ fn view<'a>(forge: &'a Forge, s: &'a Store) -> Gitea<'a> {
 
 /// The authenticated user, if any. A credential that does not match is a 401, as in Gitea
 /// (an invalid token fails even on public endpoints).
-fn authenticate(forge: &Forge, h: &HeaderMap) -> Result<Option<i64>, JsonError> {
+fn authenticate(forge: &ForgeState, h: &HeaderMap) -> Result<Option<i64>, JsonError> {
     let Some(v) = authorization(h) else {
         return Ok(None);
     };
@@ -144,23 +144,26 @@ fn authenticate(forge: &Forge, h: &HeaderMap) -> Result<Option<i64>, JsonError> 
 /// match).
 pub struct Caller(pub Option<i64>);
 
-impl FromRequestParts<Arc<Forge>> for Caller {
+impl FromRequestParts<Arc<ForgeState>> for Caller {
     type Rejection = JsonError;
 
-    async fn from_request_parts(parts: &mut Parts, forge: &Arc<Forge>) -> Result<Self, JsonError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        forge: &Arc<ForgeState>,
+    ) -> Result<Self, JsonError> {
         authenticate(forge, &parts.headers).map(Caller)
     }
 }
 
 impl Caller {
     /// The signed-in user; 401 without credentials.
-    fn signed_in(&self, forge: &Forge) -> Result<i64, JsonError> {
+    fn signed_in(&self, forge: &ForgeState) -> Result<i64, JsonError> {
         self.0
             .ok_or_else(|| err(forge, StatusCode::UNAUTHORIZED, "token is required"))
     }
 
     /// The signed-in user, who must be a site admin (403 otherwise).
-    fn site_admin(&self, forge: &Forge) -> Result<i64, JsonError> {
+    fn site_admin(&self, forge: &ForgeState) -> Result<i64, JsonError> {
         let uid = self.signed_in(forge)?;
         if !is_admin(&forge.lock(), Some(uid)) {
             return Err(err(
@@ -203,10 +206,13 @@ pub struct RepoRead {
     name: String,
 }
 
-impl FromRequestParts<Arc<Forge>> for RepoRead {
+impl FromRequestParts<Arc<ForgeState>> for RepoRead {
     type Rejection = JsonError;
 
-    async fn from_request_parts(parts: &mut Parts, forge: &Arc<Forge>) -> Result<Self, JsonError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        forge: &Arc<ForgeState>,
+    ) -> Result<Self, JsonError> {
         let Path(p) = Path::<RepoPath>::from_request_parts(parts, forge)
             .await
             .map_err(|_| not_found(forge))?;
@@ -246,10 +252,13 @@ impl std::ops::Deref for RepoWrite {
     }
 }
 
-impl FromRequestParts<Arc<Forge>> for RepoWrite {
+impl FromRequestParts<Arc<ForgeState>> for RepoWrite {
     type Rejection = JsonError;
 
-    async fn from_request_parts(parts: &mut Parts, forge: &Arc<Forge>) -> Result<Self, JsonError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        forge: &Arc<ForgeState>,
+    ) -> Result<Self, JsonError> {
         let caller = Caller::from_request_parts(parts, forge).await?;
         let uid = caller.signed_in(forge)?;
         let repo = RepoRead::from_request_parts(parts, forge).await?;
@@ -264,7 +273,7 @@ impl FromRequestParts<Arc<Forge>> for RepoWrite {
     }
 }
 
-pub(crate) fn router<S>(forge: Arc<Forge>) -> Router<S> {
+pub(crate) fn router<S>(forge: Arc<ForgeState>) -> Router<S> {
     Router::new()
         .route("/version", get(users::version))
         .route("/user", get(users::current_user))
@@ -352,7 +361,7 @@ impl Paging {
 }
 
 /// A page of `items` with Gitea's `X-Total-Count` and `Link` headers.
-fn paged(forge: &Forge, path: &str, q: &Paging, items: Vec<Value>) -> Response {
+fn paged(forge: &ForgeState, path: &str, q: &Paging, items: Vec<Value>) -> Response {
     let total = items.len();
     let (skip, limit) = q.window(forge.max_items);
     let page: Vec<Value> = items.into_iter().skip(skip).take(limit).collect();

@@ -16,13 +16,13 @@ use super::{
 };
 use crate::git;
 use crate::repos::merge_pull;
-use crate::state::Forge;
+use crate::state::ForgeState;
 use crate::store::{PullRec, Store, now};
 use crate::views::{JsonError, pull_idx, requested_open};
 
 /// Gitea's JSON of pull `pi` of repository `ri`.
 fn pull_json(
-    forge: &Forge,
+    forge: &ForgeState,
     s: &Store,
     ri: usize,
     pi: usize,
@@ -32,7 +32,7 @@ fn pull_json(
 }
 
 /// The position of pull request `index` in repository `ri`; 404 when absent.
-fn find_pull(forge: &Forge, s: &Store, ri: usize, index: &str) -> Result<usize, JsonError> {
+fn find_pull(forge: &ForgeState, s: &Store, ri: usize, index: &str) -> Result<usize, JsonError> {
     let number: i64 = index.parse().map_err(|_| not_found(forge))?;
     pull_idx(&s.repos[ri], number).ok_or_else(|| not_found(forge))
 }
@@ -85,7 +85,11 @@ pub(super) async fn get_pull(
 
 /// `branch`, `owner:branch` or `owner/repo:branch` of this repository: the branch (404 for
 /// another owner's).
-fn own_branch(forge: &Forge, (owner, full): (&str, &str), head: &str) -> Result<String, JsonError> {
+fn own_branch(
+    forge: &ForgeState,
+    (owner, full): (&str, &str),
+    head: &str,
+) -> Result<String, JsonError> {
     match head.rsplit_once(':') {
         Some((o, b)) if o.eq_ignore_ascii_case(owner) || o.eq_ignore_ascii_case(full) => {
             Ok(b.to_string())
@@ -135,7 +139,7 @@ struct CreatePull {
 
 /// Resolve assignee logins to assignable user IDs (Gitea's 422 otherwise).
 fn assignee_ids(
-    forge: &Forge,
+    forge: &ForgeState,
     s: &Store,
     ri: usize,
     names: &[String],
@@ -231,7 +235,7 @@ struct EditPull {
 }
 
 /// Why pull `pi` cannot be reopened: merged, or another open PR has its head and base.
-fn refuse_reopen(forge: &Forge, s: &Store, ri: usize, pi: usize) -> Result<(), JsonError> {
+fn refuse_reopen(forge: &ForgeState, s: &Store, ri: usize, pi: usize) -> Result<(), JsonError> {
     let p = &s.repos[ri].pulls[pi];
     if p.merged {
         return Err(err(

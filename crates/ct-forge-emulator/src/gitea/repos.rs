@@ -18,7 +18,7 @@ use super::{
 };
 use crate::git;
 use crate::repos::create_repo;
-use crate::state::Forge;
+use crate::state::ForgeState;
 use crate::store::{HookRec, UserRec, now};
 use crate::views::{JsonError, resolve_rev};
 
@@ -65,14 +65,14 @@ pub(super) async fn admin_create_repo(
 }
 
 /// 404 unless `owner` is an account that `fits`.
-fn owner_is(forge: &Forge, owner: &str, fits: fn(&UserRec) -> bool) -> Result<(), JsonError> {
+fn owner_is(forge: &ForgeState, owner: &str, fits: fn(&UserRec) -> bool) -> Result<(), JsonError> {
     if !forge.lock().user_by_login(owner).is_some_and(fits) {
         return Err(not_found(forge));
     }
     Ok(())
 }
 
-fn repo_create(forge: &Forge, owner: &str, creator: i64, b: &Bytes) -> Reply {
+fn repo_create(forge: &ForgeState, owner: &str, creator: i64, b: &Bytes) -> Reply {
     let opt: CreateRepo = body(forge, b)?;
     let Some(name) = opt.name.filter(|n| !n.is_empty()) else {
         return Err(unprocessable(forge, "[Name]: Required"));
@@ -111,7 +111,13 @@ pub(super) async fn get_repo(State(forge): Shared, repo: RepoRead) -> Reply {
     ))
 }
 
-fn branch_json(forge: &Forge, repo: &RepoRead, name: &str, sha: &str, can_push: bool) -> Value {
+fn branch_json(
+    forge: &ForgeState,
+    repo: &RepoRead,
+    name: &str,
+    sha: &str,
+    can_push: bool,
+) -> Value {
     let commit = git::commit_info(&repo.dir, sha)
         .map(|c| render::payload_commit(&forge.base, &repo.full, &c))
         .unwrap_or(Value::Null);
@@ -196,7 +202,7 @@ pub(super) async fn compare(
 }
 
 /// Gitea's `Commit` for each of `shas` that can be read.
-fn commits_json(forge: &Forge, repo: &RepoRead, shas: &[String]) -> Vec<Value> {
+fn commits_json(forge: &ForgeState, repo: &RepoRead, shas: &[String]) -> Vec<Value> {
     shas.iter()
         .filter_map(|sha| git::commit_info(&repo.dir, sha).ok())
         .map(|c| render::commit(&forge.base, &repo.full, &c))
@@ -283,7 +289,7 @@ pub(super) async fn create_label(State(forge): Shared, repo: RepoWrite, b: Bytes
 }
 
 /// The users with these ids, as Gitea's `User` list.
-fn users_json(forge: &Forge, ids: impl Fn(&crate::store::Store) -> Vec<i64>) -> Reply {
+fn users_json(forge: &ForgeState, ids: impl Fn(&crate::store::Store) -> Vec<i64>) -> Reply {
     let s = forge.lock();
     let g = view(forge, &s);
     let v: Vec<Value> = ids(&s).iter().map(|id| g.user_id(*id, false)).collect();

@@ -58,7 +58,7 @@ fn valid_login(name: &str) -> bool {
 }
 
 /// Add `user`; an existing name is Gitea's 422.
-fn add_user(forge: &super::Forge, user: UserRec) -> Result<i64, JsonError> {
+fn add_user(forge: &super::ForgeState, user: UserRec) -> Result<i64, JsonError> {
     forge
         .lock()
         .add_user(user)
