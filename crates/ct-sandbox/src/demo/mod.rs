@@ -32,8 +32,9 @@ use ct_emulator::Emulator as _;
 use ct_forge_emulator::Repo;
 use ct_kfp_emulator::RunEnd;
 use ct_tekton_interpreter::trigger::Decision;
-use ct_tekton_interpreter::{self as tekton};
-use ct_tekton_interpreter::{Binding, Bundle, Observer, ParamValue, PipelineRunReport, RunOptions};
+use ct_tekton_interpreter::{
+    Binding, Bundle, Error, Observer, ParamValue, PipelineRunReport, RunOptions,
+};
 
 use crate::binaries::{bin_dir, ensure_binaries, repo_root};
 use crate::console::{ConsoleObserver, cancel_on_ctrl_c};
@@ -262,8 +263,8 @@ impl Demo {
     }
 
     /// Run the pipeline once (blocking; the emulators keep serving on the runtime's threads).
-    pub fn run(&self, observer: Arc<dyn Observer>) -> Result<PipelineRunReport, tekton::Error> {
-        tekton::run(&self.bundle, &self.run_options(observer))
+    pub fn run(&self, observer: Arc<dyn Observer>) -> Result<PipelineRunReport, Error> {
+        ct_tekton_interpreter::run(&self.bundle, &self.run_options(observer))
     }
 
     /// Keep the temporary work directory; its path (None when the work directory was given).
