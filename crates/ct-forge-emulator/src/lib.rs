@@ -21,7 +21,8 @@
 //!
 //! Modules: [`store`] (state and every change to it), [`repos`] (repository operations on store
 //! and disk), [`git`] (plumbing on the bare repositories), [`webhook`] (push payloads and
-//! signatures), [`views`] (what the three API views share), [`state`] (what the routes share).
+//! signatures), [`views`] (what the three API views share), [`state`] (what the routes share),
+//! `handle` (the [`ForgeEmulator`] methods).
 
 pub mod git;
 pub mod git_http;
