@@ -18,10 +18,10 @@ use serde_json::{Value, json};
 
 use crate::git;
 use crate::state::ForgeState;
-use crate::store::{PullRec, RepoRec, Store, now};
+use crate::store::{PullRec, RepoRec, Store};
 use crate::views::{
-    Denied, JsonError, ReadRepo, Reply, View, WriteRepo, authorization, json, label_ids,
-    page_window, pull_answer, pull_idx, requested_open, resolve_rev, show_pull,
+    Denied, JsonError, PullChange, ReadRepo, Reply, View, WriteRepo, authorization, json,
+    label_ids, page_window, pull_answer, requested_open, resolve_rev, show_pull,
 };
 
 /// The routes' state.
@@ -361,28 +361,11 @@ async fn update_pull(
     Path((_, _, num)): Path<(String, String, i64)>,
     req: Write<UpdateQ>,
 ) -> Reply {
-    let branches = git::branches(&req.dir);
-    let (ri, opt) = (req.ri, req.body);
-    let mut s = forge.lock();
-    let pi = pull_idx(&s.repos[ri], num).ok_or_else(not_found)?;
-    let p = &mut s.repos[ri].pulls[pi];
-    if let Some(t) = opt.title {
-        p.title = t;
-    }
-    if let Some(bd) = opt.body {
-        p.body = bd;
-    }
+    let mut change = PullChange::lock(&forge, (req.ri, &req.dir), num, not_found)?;
+    let opt = req.body;
     let open = requested_open(opt.state.as_deref(), "closed", "open");
-    p.set_open(open);
-    p.updated = now();
-    Ok(pull_answer(
-        StatusCode::OK,
-        &forge,
-        &s,
-        (ri, pi),
-        &branches,
-        pull_json,
-    ))
+    change.update(opt.title, opt.body, open);
+    change.answer(StatusCode::OK, pull_json)
 }
 
 async fn get_label(
@@ -453,10 +436,9 @@ async fn add_labels(
     Path((_, _, num)): Path<(String, String, i64)>,
     req: Write<LabelsQ>,
 ) -> Reply {
-    let (ri, opt) = (req.ri, req.body);
-    let mut s = forge.lock();
-    let pi = pull_idx(&s.repos[ri], num).ok_or_else(not_found)?;
-    for id in label_ids(&mut s, ri, opt.names(), "ededed", true) {
+    let PullChange { mut s, ri, pi, .. } =
+        PullChange::lock(&forge, (req.ri, &req.dir), num, not_found)?;
+    for id in label_ids(&mut s, ri, req.body.names(), "ededed", true) {
         if !s.repos[ri].pulls[pi].labels.contains(&id) {
             s.repos[ri].pulls[pi].labels.push(id);
         }
@@ -482,25 +464,15 @@ async fn add_assignees(
     Path((_, _, num)): Path<(String, String, i64)>,
     req: Write<AssigneesQ>,
 ) -> Reply {
-    let branches = git::branches(&req.dir);
-    let (ri, opt) = (req.ri, req.body);
-    let mut s = forge.lock();
-    let pi = pull_idx(&s.repos[ri], num).ok_or_else(not_found)?;
-    let assignable = s.assignable(&s.repos[ri]);
-    for name in opt.assignees {
-        if let Some(uid) = s.user_by_login(&name).map(|u| u.id)
+    let mut change = PullChange::lock(&forge, (req.ri, &req.dir), num, not_found)?;
+    let assignable = change.s.assignable(&change.s.repos[req.ri]);
+    for name in req.body.assignees {
+        if let Some(uid) = change.s.user_by_login(&name).map(|u| u.id)
             && assignable.contains(&uid)
-            && !s.repos[ri].pulls[pi].assignees.contains(&uid)
+            && !change.pull().assignees.contains(&uid)
         {
-            s.repos[ri].pulls[pi].assignees.push(uid);
+            change.pull().assignees.push(uid);
         }
     }
-    Ok(pull_answer(
-        StatusCode::CREATED,
-        &forge,
-        &s,
-        (ri, pi),
-        &branches,
-        pull_json,
-    ))
+    change.answer(StatusCode::CREATED, pull_json)
 }

@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 
 use crate::git;
 use crate::state::ForgeState;
-use crate::store::{PullRec, RepoRec, Store, now};
+use crate::store::{PullRec, RepoRec, Store};
 use crate::views::{
-    Denied, JsonError, ReadRepo, Reply, View, WriteRepo, authorization, json, label_ids,
-    page_window, pull_answer, pull_idx, requested_open, resolve_rev, show_pull,
+    Denied, JsonError, PullChange, ReadRepo, Reply, View, WriteRepo, authorization, json,
+    label_ids, page_window, pull_answer, requested_open, resolve_rev, show_pull,
 };
 
 /// The color of labels GitLab creates for unknown names.
@@ -360,24 +360,19 @@ async fn update_mr(
     Path((_, iid)): Path<(String, i64)>,
     req: Write<UpdateQ>,
 ) -> Reply {
-    let branches = git::branches(&req.dir);
+    let mut change = PullChange::lock(&forge, (req.ri, &req.dir), iid, mr_not_found)?;
     let (ri, opt) = (req.ri, req.body);
-    let mut s = forge.lock();
-    let pi = pull_idx(&s.repos[ri], iid).ok_or_else(mr_not_found)?;
+    let s = &mut change.s;
     let set = opt
         .labels
-        .map(|l| label_ids(&mut s, ri, l.names(), LABEL_COLOR, false));
+        .map(|l| label_ids(s, ri, l.names(), LABEL_COLOR, false));
     let add = opt
         .add_labels
-        .map(|l| label_ids(&mut s, ri, l.names(), LABEL_COLOR, false));
+        .map(|l| label_ids(s, ri, l.names(), LABEL_COLOR, false));
     let assignable = s.assignable(&s.repos[ri]);
-    let p = &mut s.repos[ri].pulls[pi];
-    if let Some(t) = opt.title {
-        p.title = t;
-    }
-    if let Some(d) = opt.description {
-        p.body = d;
-    }
+    let open = requested_open(opt.state_event.as_deref(), "close", "reopen");
+    change.update(opt.title, opt.description, open);
+    let p = change.pull();
     if let Some(a) = opt.assignee_ids {
         p.assignees = a.into_iter().filter(|x| assignable.contains(x)).collect();
     }
@@ -389,17 +384,7 @@ async fn update_mr(
             p.labels.push(l);
         }
     }
-    let open = requested_open(opt.state_event.as_deref(), "close", "reopen");
-    p.set_open(open);
-    p.updated = now();
-    Ok(pull_answer(
-        StatusCode::OK,
-        &forge,
-        &s,
-        (ri, pi),
-        &branches,
-        mr_json,
-    ))
+    change.answer(StatusCode::OK, mr_json)
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::git;
 use crate::state::ForgeState;
-use crate::store::{PullRec, RepoRec, Store};
+use crate::store::{PullRec, RepoRec, Store, now};
 
 /// An error answer (status and JSON body), small enough to travel in a `Result`.
 pub struct JsonError(pub StatusCode, pub Value);
@@ -263,5 +263,63 @@ impl<V: View + Send + Sync, T: DeserializeOwned> FromRequest<Arc<ForgeState>> fo
             body,
             view: PhantomData,
         })
+    }
+}
+
+/// A change to pull request `number` of a write request's repository: the branches (read
+/// before the store is locked, for the answer), the locked store and the pull's place.
+pub struct PullChange<'a> {
+    forge: &'a ForgeState,
+    branches: BTreeMap<String, String>,
+    pub s: MutexGuard<'a, Store>,
+    pub ri: usize,
+    pub pi: usize,
+}
+
+impl<'a> PullChange<'a> {
+    /// Lock pull `number` of repository `ri` (bare repository `dir`); `missing` answers an
+    /// unknown number.
+    pub fn lock(
+        forge: &'a ForgeState,
+        (ri, dir): (usize, &FsPath),
+        number: i64,
+        missing: fn() -> JsonError,
+    ) -> Result<Self, JsonError> {
+        let branches = git::branches(dir);
+        let s = forge.lock();
+        let pi = pull_idx(&s.repos[ri], number).ok_or_else(missing)?;
+        Ok(PullChange {
+            forge,
+            branches,
+            s,
+            ri,
+            pi,
+        })
+    }
+
+    pub fn pull(&mut self) -> &mut PullRec {
+        &mut self.s.repos[self.ri].pulls[self.pi]
+    }
+
+    /// Set the title and body given, open or close as asked, and touch `updated`.
+    pub fn update(&mut self, title: Option<String>, body: Option<String>, open: Option<bool>) {
+        let p = self.pull();
+        if let Some(t) = title {
+            p.title = t;
+        }
+        if let Some(b) = body {
+            p.body = b;
+        }
+        p.set_open(open);
+        p.updated = now();
+    }
+
+    /// The pull request rendered by `view`, with `status`.
+    pub fn answer(&self, status: StatusCode, view: PullView) -> Reply {
+        let r = &self.s.repos[self.ri];
+        Ok(json(
+            status,
+            view(self.forge, &self.s, r, &r.pulls[self.pi], &self.branches),
+        ))
     }
 }
