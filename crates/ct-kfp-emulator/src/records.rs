@@ -9,6 +9,11 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// `storage_state` of an experiment or run.
+pub fn storage_state(archived: bool) -> Value {
+    json!(if archived { "ARCHIVED" } else { "AVAILABLE" })
+}
+
 pub const EPOCH: &str = "1970-01-01T00:00:00Z";
 
 #[derive(Debug, Clone)]
@@ -30,14 +35,7 @@ impl ExperimentRec {
             m.insert("description".into(), json!(self.description));
         }
         m.insert("created_at".into(), json!(ts(self.created)));
-        m.insert(
-            "storage_state".into(),
-            json!(if self.archived {
-                "ARCHIVED"
-            } else {
-                "AVAILABLE"
-            }),
-        );
+        m.insert("storage_state".into(), storage_state(self.archived));
         m.insert(
             "last_run_created_at".into(),
             json!(self.last_run.map(ts).unwrap_or_else(|| EPOCH.into())),

@@ -13,7 +13,7 @@ use ct_kfp::RunState;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::records::{EPOCH, ts};
+use crate::records::{EPOCH, storage_state, ts};
 
 /// How a scripted run ends (`--kfp-outcome`, the admin script's `outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -321,14 +321,7 @@ impl RunRec {
         if !self.description.is_empty() {
             m.insert("description".into(), json!(self.description));
         }
-        m.insert(
-            "storage_state".into(),
-            json!(if self.archived {
-                "ARCHIVED"
-            } else {
-                "AVAILABLE"
-            }),
-        );
+        m.insert("storage_state".into(), storage_state(self.archived));
         if let Some(s) = &self.pipeline_spec {
             m.insert("pipeline_spec".into(), s.clone());
         }
