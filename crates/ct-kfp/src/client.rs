@@ -1,5 +1,6 @@
 //! The v2beta1 calls the steps make, with the kfp SDK's request shapes.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -88,6 +89,17 @@ pub fn validate_idempotency_key(key: &str) -> Result<()> {
             "--idempotency-key `{key}`: use 1-128 characters of A-Z a-z 0-9 . _ : - (e.g. $(context.taskRun.uid))"
         )))
     }
+}
+
+/// Outcome of one terminate request.
+#[derive(Debug)]
+pub enum Terminate {
+    /// The server accepted it (2xx).
+    Accepted,
+    /// Network, 429 or 5xx: worth trying again.
+    Transient(StepError),
+    /// Any other status (403, 404, ...): trying again will not help.
+    Refused(StepError),
 }
 
 /// Outcome of one poll: the run, an error worth retrying later, or a fatal one.
@@ -295,7 +307,9 @@ impl KfpClient {
     /// Create the run. With an idempotency key: reuse a run already created with it, and after
     /// an ambiguous failure (timeout, dropped connection, 5xx) look for the run before trying
     /// again, so no second run is ever created. Returns the run and whether it was reused.
-    pub async fn create_run(&self, req: &CreateRun) -> Result<(Run, bool)> {
+    /// `posted` is set when the first create request is sent: from then on a run may exist
+    /// even if no answer ever arrives (a cancel must look for it by its key).
+    pub async fn create_run(&self, req: &CreateRun, posted: &AtomicBool) -> Result<(Run, bool)> {
         if let Some(key) = &req.idempotency_key
             && let Some(run) = self.find_run_by_key(&req.experiment_id, key).await?
         {
@@ -309,6 +323,7 @@ impl KfpClient {
         let path = format!("{API}/runs");
         let mut attempt = 0u32;
         loop {
+            posted.store(true, Ordering::SeqCst);
             let failure = match self.api.post(&path).json(&body).send().await {
                 Ok(resp) if resp.is_success() => {
                     let run: Run = resp.json()?;
@@ -404,13 +419,33 @@ impl KfpClient {
 
     /// `POST /runs/{id}:terminate` (safe to repeat).
     pub async fn terminate_run(&self, run_id: &str, timeout: Duration) -> Result<()> {
-        self.api
+        match self.request_terminate(run_id, timeout).await {
+            Terminate::Accepted => Ok(()),
+            Terminate::Transient(e) | Terminate::Refused(e) => Err(e),
+        }
+    }
+
+    /// `POST /runs/{id}:terminate`, classified: accepted (2xx), a failure worth retrying
+    /// (network, 429, 5xx; after the HTTP client's own retries), or refused (any other status).
+    pub async fn request_terminate(&self, run_id: &str, timeout: Duration) -> Terminate {
+        let resp = match self
+            .api
             .post(&format!("{API}/runs/{}:terminate", segment(run_id)))
             .idempotent()
             .timeout(timeout)
-            .send_ok()
+            .send()
             .await
-            .map(|_| ())
+        {
+            Ok(r) => r,
+            Err(e) => return Terminate::Transient(e),
+        };
+        if resp.is_success() {
+            Terminate::Accepted
+        } else if resp.status == StatusCode::TOO_MANY_REQUESTS || resp.status.is_server_error() {
+            Terminate::Transient(resp.error())
+        } else {
+            Terminate::Refused(resp.error())
+        }
     }
 }
 
