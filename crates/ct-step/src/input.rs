@@ -28,9 +28,9 @@ pub const MAX_ID_FILE: u64 = 64 * KIB;
 
 /// `bytes` as `32 MiB`, `64 KiB` or `100 bytes`.
 pub fn format_size(bytes: u64) -> String {
-    if bytes >= MIB && bytes % MIB == 0 {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{} MiB", bytes / MIB)
-    } else if bytes >= KIB && bytes % KIB == 0 {
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
         format!("{} KiB", bytes / KIB)
     } else {
         format!("{bytes} bytes")
