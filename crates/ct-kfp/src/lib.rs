@@ -74,6 +74,25 @@ pub fn validate_namespace(ns: &str) -> ct_step::Result<&str> {
     }
 }
 
+/// A run id as the server makes them (a UUID): 1-256 of `A-Z a-z 0-9 . _ : -`, not `.` or
+/// `..` (it goes into the request path). `source` names the input, e.g. `--run-id`.
+pub fn validate_run_id(source: &str, id: &str) -> ct_step::Result<()> {
+    let ok = (1..=256).contains(&id.len())
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ct_step::StepError::usage(format!(
+            "{source}: `{}` is not a run id; pass the KFP_RUN_ID result of execute-ds-pipeline",
+            id.escape_debug()
+        )))
+    }
+}
+
 /// A name sent to the server as text (experiment, run, pipeline, version): not empty after
 /// trimming, at most 512 bytes, no control character (a newline would make it two lines in
 /// every list and log). Returns the trimmed name.

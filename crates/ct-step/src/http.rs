@@ -175,6 +175,13 @@ pub fn backoff_delay(base: Duration, attempt: u32) -> Duration {
     half + Duration::from_millis(fastrand::u64(0..=half.as_millis() as u64))
 }
 
+/// Whether `path` has a segment a URL parser would resolve: `.` or `..`, also percent-encoded.
+pub fn has_dot_segment(path: &str) -> bool {
+    path.split(['/', '?'])
+        .map(|seg| seg.to_ascii_lowercase().replace("%2e", "."))
+        .any(|seg| seg == "." || seg == "..")
+}
+
 /// Percent-encode one path segment (`/` included).
 pub fn segment(s: &str) -> String {
     const SEG: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -301,6 +308,16 @@ impl ApiClient {
     }
 
     async fn execute(&self, rb: &RequestBuilder<'_>) -> Result<Response> {
+        if has_dot_segment(&rb.path) {
+            // A URL parser resolves `.`/`..` (and `%2e`) segments: the request would go to
+            // another resource than the one named. Names are checked before this; this is the
+            // backstop.
+            return Err(StepError::usage(format!(
+                "{} {}: a path segment is `.` or `..`; refusing to send it (check the names given)",
+                rb.method,
+                rb.path.escape_debug()
+            )));
+        }
         let mut url = self.url(&rb.path);
         if !rb.query.is_empty() {
             let mut q = url.query_pairs_mut();
@@ -592,5 +609,49 @@ fn snippet(s: &str) -> String {
         format!("{}…", one.chars().take(300).collect::<String>())
     } else {
         one
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_segments_are_found_also_encoded() {
+        for p in [
+            "/repos/user1/..",
+            "/repos/../x",
+            "/runs/.",
+            "/a/%2e%2E/b",
+            "/a/.%2e",
+            "/a/%2E?x=1",
+        ] {
+            assert!(has_dot_segment(p), "{p}");
+        }
+        for p in ["/repos/a/b", "/a/..b", "/a/.github", "/a/b.c", "/a/%2e%2ex"] {
+            assert!(!has_dot_segment(p), "{p}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dot_segment_is_never_sent() {
+        let cfg = ClientConfig::from_args(
+            "http://127.0.0.1:9",
+            "--x",
+            &<crate::cli::HttpArgs as clap::FromArgMatches>::from_arg_matches(
+                &<crate::cli::HttpArgs as clap::Args>::augment_args(clap::Command::new("t"))
+                    .get_matches_from(["t"]),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let client = ApiClient::new(ClientConfig {
+            token: TokenSource::None,
+            ..cfg
+        })
+        .unwrap();
+        let e = client.get("/repos/user1/..").send().await.unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("refusing to send"), "{e}");
     }
 }

@@ -207,15 +207,7 @@ fn which(args: &Args) -> Result<Which> {
             "{source} is empty; pass the KFP_RUN_ID result of execute-ds-pipeline"
         )));
     }
-    if id.len() > 256
-        || id
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
-    {
-        return Err(StepError::usage(format!(
-            "{source}: {id:?} is not a run id; pass the KFP_RUN_ID result of execute-ds-pipeline"
-        )));
-    }
+    ct_kfp::validate_run_id(&source, &id)?;
     Ok(Which::Id(id))
 }
 
