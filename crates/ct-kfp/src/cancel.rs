@@ -41,9 +41,10 @@ fn terminated(message: String) -> StepError {
     StepError::new(ErrorKind::Terminated, message)
 }
 
-/// Whole seconds since `start`, rounded up (what a person reads in "after N s").
-fn secs_since(start: Instant) -> u64 {
-    start.elapsed().as_millis().div_ceil(1000) as u64
+/// Whole seconds since `start`, rounded up (what a person reads in "after N s"), at most the
+/// budget (the loop stops at the deadline; the last milliseconds are bookkeeping).
+fn secs_since(start: Instant, budget: Duration) -> u64 {
+    (start.elapsed().as_millis().div_ceil(1000) as u64).min(budget.as_secs().max(1))
 }
 
 /// Stop `target` within `budget`; see the module docs. Always returns an error of kind
@@ -68,7 +69,7 @@ pub async fn cancel(client: &KfpClient, target: Target<'_>, budget: Duration) ->
                 return terminated(format!(
                     "the run with idempotency key {key} (experiment {experiment_id}) may still be running: \
                      not found to terminate after {} s{why}",
-                    secs_since(start)
+                    secs_since(start, budget)
                 ));
             }
         },
@@ -112,7 +113,7 @@ pub async fn cancel(client: &KfpClient, target: Target<'_>, budget: Duration) ->
     }
     terminated(format!(
         "run {run_id} may still be running: terminate not confirmed after {} s{}",
-        secs_since(start),
+        secs_since(start, budget),
         last.map(|e| format!(" ({e})")).unwrap_or_default()
     ))
 }
