@@ -145,9 +145,13 @@ fn render(t: &str, f: &dyn Fn(&str) -> Option<String>) -> Result<String, String>
 const BASE_REF: &str = "refs/ct-gitops/base";
 const PUSH_REF: &str = "refs/ct-gitops/push";
 
-/// Validate a branch name the way git does (a usage error otherwise).
+/// Validate a branch name the way `git check-ref-format --branch` does (a usage error
+/// otherwise): a valid ref name under `refs/heads/`, not starting with `-`.
 pub fn validate_branch(flag: &str, b: &str) -> Result<()> {
-    if b.is_empty() || !git2::Reference::is_valid_name(&format!("refs/heads/{b}")) {
+    if b.is_empty()
+        || b.starts_with('-')
+        || !git2::Reference::is_valid_name(&format!("refs/heads/{b}"))
+    {
         return Err(StepError::usage(format!(
             "{flag} `{}` is not a valid branch name",
             b.escape_debug()
@@ -504,7 +508,7 @@ mod tests {
     #[test]
     fn branch_names_are_validated() {
         assert!(validate_branch("--push-branch", "jukebox-1.0.1").is_ok());
-        for bad in ["", "a..b", "a b", "-x/..", "x.lock", "a~1", "a:b"] {
+        for bad in ["", "a..b", "a b", "-x/..", "-x", "x.lock", "a~1", "a:b", "a\nb"] {
             assert!(validate_branch("--push-branch", bad).is_err(), "{bad:?}");
         }
     }
