@@ -91,15 +91,17 @@ pub struct Args {
     #[arg(long, env = "CT_PUSH_BRANCH", value_name = "BRANCH")]
     pub push_branch: Option<String>,
 
-    /// File to edit, relative to the repository root. Alternative to --environment + --app.
+    /// File to edit, relative to the repository root (no `.`, `..` or empty components, nothing
+    /// under `.git`, no symbolic link on the way). Alternative to --environment + --app.
     #[arg(long, env = "CT_FILE", value_name = "PATH", conflicts_with_all = ["environment", "app"])]
     pub file: Option<String>,
 
-    /// Environment: edits model-deployments/<ENV>/<APP>/config.yaml.
+    /// Environment: edits model-deployments/<ENV>/<APP>/config.yaml (letters, digits, `.`,
+    /// `_`, `-`; not starting with `.` or `-`).
     #[arg(long, env = "CT_ENVIRONMENT", value_name = "ENV", requires = "app")]
     pub environment: Option<String>,
 
-    /// App: edits model-deployments/<ENV>/<APP>/config.yaml.
+    /// App: edits model-deployments/<ENV>/<APP>/config.yaml (same rules as --environment).
     #[arg(long, env = "CT_APP", value_name = "APP", requires = "environment")]
     pub app: Option<String>,
 

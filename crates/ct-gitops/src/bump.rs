@@ -508,7 +508,9 @@ mod tests {
     #[test]
     fn branch_names_are_validated() {
         assert!(validate_branch("--push-branch", "jukebox-1.0.1").is_ok());
-        for bad in ["", "a..b", "a b", "-x/..", "-x", "x.lock", "a~1", "a:b", "a\nb"] {
+        for bad in [
+            "", "a..b", "a b", "-x/..", "-x", "x.lock", "a~1", "a:b", "a\nb",
+        ] {
             assert!(validate_branch("--push-branch", bad).is_err(), "{bad:?}");
         }
     }

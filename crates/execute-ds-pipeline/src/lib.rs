@@ -24,19 +24,23 @@ const LONG_ABOUT: &str = "\
 Submit a Kubeflow Pipelines (v2beta1 API) run and write its id as a Tekton result.
 
 The pipeline is either a compiled IR YAML (--pipeline-package: first YAML document = the \
-PipelineSpec, later documents = the platform spec, sent inline exactly as kfp 2.9.0 sends it) \
+PipelineSpec, later documents = the platform spec, sent inline as kfp 2.9.0 sends it) \
 or an uploaded pipeline (--pipeline-name, optionally --pipeline-version; default: its newest \
 version). Parameters come from --parameters-file (JSON object, at most 4 MiB) and repeatable \
 --param KEY=VALUE, coerced to the types the pipeline declares; an unknown key, a value of the \
-wrong type or a required parameter left unset fails before any request. Each --param on the \
+wrong type or a required parameter left unset fails before the run is created (with \
+--pipeline-package: before any request). Names (experiment, run, pipeline, version) are single \
+lines; every flag and file is checked before any request. Each --param on the \
 command line is exactly one parameter, whatever its value holds; only the CT_PARAM variable is \
 a list (one KEY=VALUE per line). The package is read with a 32 MiB limit. The experiment \
 (--experiment) is looked up by name and created when missing.
 
-Every run carries an idempotency key in its description: --idempotency-key (the kfp-training \
-Task passes one derived from the PipelineRun), else a key generated for this process. A retried \
-step with the same key, or a create request whose answer was lost after the server created the \
-run, finds and reuses that run instead of starting a second one; a SIGTERM while the create \
+Every run carries an idempotency key in its description (the one field the create body has \
+beyond kfp 2.9.0's): --idempotency-key (the kfp-training Task passes one derived from the \
+PipelineRun), else a key generated for this process. A retried step with the same key, or a \
+create request whose answer was lost after the server created the run, finds and reuses that run \
+instead of starting a second one (an ambiguous create is retried up to --max-retries times, each \
+after checking by the key that no run exists); a SIGTERM while the create \
 request is unanswered finds the run by its key and terminates it; and wait-kfp-run --terminate \
 (the pipeline's finally task) finds the run by the same key when this TaskRun was killed.
 
@@ -45,8 +49,8 @@ fails the step before any run is created.
 
 Results: KFP_RUN_ID, KFP_EXPERIMENT_ID (written as soon as the run exists).
 
-Exit codes: 0 run created (or reused); 2 bad flag, file or parameter; 3 KFP, auth or network \
-error; 143 SIGTERM/SIGINT (a run this step created is terminated first, within 20 s; the last \
+Exit codes: 0 run created (or reused); 2 bad flag, file or parameter, or no such pipeline or \
+version; 3 KFP, auth, network or local I/O error; 143 SIGTERM/SIGINT (a run this step created is terminated first, within 20 s; the last \
 log line names a run that may still be running when the terminate could not be confirmed).";
 
 /// Flags of `execute-ds-pipeline` (every flag also reads `CT_<FLAG>`).
@@ -58,7 +62,8 @@ pub struct Args {
     #[arg(long, env = "CT_KFP_URL", value_name = "URL")]
     pub kfp_url: Option<String>,
 
-    /// Namespace of the DSPA (a namespace name); sent with experiment calls as the kfp SDK does.
+    /// Namespace of the DSPA (a namespace name); sent with experiment and pipeline lookups as
+    /// the kfp SDK does.
     /// Default: the pod's namespace (service-account namespace file).
     #[arg(long, env = "CT_NAMESPACE", value_name = "NS")]
     pub namespace: Option<String>,
@@ -96,7 +101,7 @@ pub struct Args {
     #[arg(long, env = "CT_CACHING_NESTED", value_parser = ct_step::cli::bool_flag)]
     pub caching_nested: bool,
 
-    /// Experiment name; created when it does not exist.
+    /// Experiment name (one line); created when it does not exist.
     #[arg(
         long,
         env = "CT_EXPERIMENT",
@@ -105,7 +110,7 @@ pub struct Args {
     )]
     pub experiment: String,
 
-    /// Run display name. Default: "<pipelineInfo.name> <UTC %Y-%m-%d %H-%M-%S>".
+    /// Run display name (one line). Default: "<pipelineInfo.name> <UTC %Y-%m-%d %H-%M-%S>".
     #[arg(long, env = "CT_RUN_NAME", value_name = "NAME")]
     pub run_name: Option<String>,
 

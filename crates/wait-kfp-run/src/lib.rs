@@ -41,8 +41,8 @@ left alone; otherwise POST /apis/v2beta1/runs/{id}:terminate is sent once and th
 until it is terminal, for at most --timeout. The run is --run-id, or the id in --run-id-file, \
 or the run created with --idempotency-key in --experiment (the key execute-ds-pipeline stored): \
 a timed-out or cancelled TaskRun publishes no results, so the finally task finds the run by its \
-key. No run id and no key, an empty --run-id, a --run-id-file that is missing or empty, or no \
-run with the key (the run was never created) means there is nothing to terminate: \
+key. An empty --run-id, a --run-id-file that is missing or empty, an experiment that does not \
+exist or no run with the key (the run was never created) means there is nothing to terminate: \
 KFP_RUN_STATE is written empty and the exit code is 0. Exit codes: 0 the run is terminal \
 (KFP_RUN_STATE: CANCELED, or the state it had already reached); 1 it was still not terminal \
 (e.g. CANCELING) when --timeout passed; 2 bad flag or run id (including an unknown run); \
