@@ -75,18 +75,37 @@ pub fn idempotency_marker(key: &str) -> String {
     format!("ct-steps idempotency-key {key}")
 }
 
-/// Keys are IDs such as a TaskRun UID: 1-128 characters of `A-Z a-z 0-9 . _ : -`.
+/// An ID as the steps pass them: 1-`max` of `A-Z a-z 0-9 . _ : -`, and not `.` or `..` (IDs go
+/// into request paths and filters).
+fn is_id(s: &str, max: usize) -> bool {
+    (1..=max).contains(&s.len())
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+}
+
+/// Keys are IDs such as a PipelineRun UID: 1-128 characters of `A-Z a-z 0-9 . _ : -`.
 pub fn validate_idempotency_key(key: &str) -> Result<()> {
-    let ok = !key.is_empty()
-        && key.len() <= 128
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
-    if ok {
+    if is_id(key, 128) {
         Ok(())
     } else {
         Err(StepError::usage(format!(
-            "--idempotency-key `{key}`: use 1-128 characters of A-Z a-z 0-9 . _ : - (e.g. $(context.taskRun.uid))"
+            "--idempotency-key `{}`: use 1-128 characters of A-Z a-z 0-9 . _ : - (e.g. $(context.pipelineRun.uid)-train)",
+            key.escape_debug()
+        )))
+    }
+}
+
+/// A run id as the server makes them (a UUID): 1-256 of `A-Z a-z 0-9 . _ : -`, not `.` or
+/// `..` (it goes into the request path). `source` names the input, e.g. `--run-id`.
+pub fn validate_run_id(source: &str, id: &str) -> Result<()> {
+    if is_id(id, 256) {
+        Ok(())
+    } else {
+        Err(StepError::usage(format!(
+            "{source}: `{}` is not a run id; pass the KFP_RUN_ID result of execute-ds-pipeline",
+            id.escape_debug()
         )))
     }
 }
@@ -485,10 +504,28 @@ mod tests {
     }
 
     #[test]
-    fn idempotency_keys_are_validated() {
+    fn idempotency_keys_and_run_ids_are_validated() {
         validate_idempotency_key("0b6c3e2a-1f1e-4c8e-9d7a-2f7f0e5c9a11").unwrap();
-        for bad in ["", "a b", "a+b", "ü", &"x".repeat(129)] {
+        for bad in ["", "a b", "a+b", "ü", "..", &"x".repeat(129)] {
             assert_eq!(validate_idempotency_key(bad).unwrap_err().exit_code(), 2);
+        }
+        validate_run_id("--run-id", "0b6c3e2a-1f1e-4c8e-9d7a-2f7f0e5c9a11").unwrap();
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "%2e%2e",
+            "a b",
+            "a\nb",
+            &"a".repeat(257),
+        ] {
+            assert_eq!(
+                validate_run_id("--run-id", bad).unwrap_err().exit_code(),
+                2,
+                "{bad:?}"
+            );
         }
     }
 }

@@ -20,7 +20,7 @@ pub mod package;
 pub mod params;
 pub mod wait;
 
-pub use client::{CreateRun, KfpClient, RunSource};
+pub use client::{CreateRun, KfpClient, RunSource, validate_run_id};
 pub use model::{Experiment, Pipeline, PipelineVersion, Run, RunState};
 pub use package::PipelinePackage;
 pub use params::{ParamDecl, ParamType};
@@ -70,25 +70,6 @@ pub fn validate_namespace(ns: &str) -> ct_step::Result<&str> {
     } else {
         Err(ct_step::StepError::usage(format!(
             "--namespace {ns:?}: not a namespace name; use 1-63 of a-z, 0-9 and -"
-        )))
-    }
-}
-
-/// A run id as the server makes them (a UUID): 1-256 of `A-Z a-z 0-9 . _ : -`, not `.` or
-/// `..` (it goes into the request path). `source` names the input, e.g. `--run-id`.
-pub fn validate_run_id(source: &str, id: &str) -> ct_step::Result<()> {
-    let ok = (1..=256).contains(&id.len())
-        && id != "."
-        && id != ".."
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ct_step::StepError::usage(format!(
-            "{source}: `{}` is not a run id; pass the KFP_RUN_ID result of execute-ds-pipeline",
-            id.escape_debug()
         )))
     }
 }
