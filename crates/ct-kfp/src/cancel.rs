@@ -90,7 +90,12 @@ pub async fn cancel(client: &KfpClient, target: Target<'_>, budget: Duration) ->
                 }
                 Ok(Terminate::Refused(e)) => (e, true),
                 Ok(Terminate::Transient(e)) => (e, false),
-                Err(_) => break,
+                Err(_) => {
+                    last = Some(StepError::remote(
+                        "the terminate request got no answer in time",
+                    ));
+                    break;
+                }
             };
         // A server may refuse to terminate a run that has just finished: that is a success.
         if let Some(state) = ended(client, &run_id, deadline).await {
@@ -106,10 +111,7 @@ pub async fn cancel(client: &KfpClient, target: Target<'_>, budget: Duration) ->
         tracing::warn!("terminating run {run_id} failed; trying again");
         let pause = backoff_delay(RETRY_BACKOFF, attempt);
         attempt += 1;
-        if Instant::now() + pause >= deadline {
-            break;
-        }
-        tokio::time::sleep(pause).await;
+        tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
     }
     terminated(format!(
         "run {run_id} may still be running: terminate not confirmed after {} s{}",
