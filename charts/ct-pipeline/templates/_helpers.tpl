@@ -161,11 +161,12 @@ alertSecretKey: token
 {{- end -}}
 {{- end }}
 
-{{/* The webhook URL, or empty when only the cluster knows it. */}}
+{{/* The webhook URL, or empty when only the cluster knows it. Always https: without
+     ingress.tlsSecretName, TLS is terminated in front of the Ingress. */}}
 {{- define "ct.webhookUrl" -}}
 {{- if and .Values.route.enabled (include "ct.routeHost" .) -}}
 https://{{ include "ct.routeHost" . }}
 {{- else if and .Values.ingress.enabled .Values.ingress.host -}}
-{{ if .Values.ingress.tlsSecretName }}https{{ else }}http{{ end }}://{{ .Values.ingress.host }}
+https://{{ .Values.ingress.host }}
 {{- end -}}
 {{- end }}
