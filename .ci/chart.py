@@ -36,6 +36,7 @@ from pathlib import Path
 import helm_python as helm
 from helm_python.chart import Chart, lint, package
 
+sys.dont_write_bytecode = True  # no __pycache__ in .ci/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import chart_drift  # noqa: E402
 
@@ -104,8 +105,8 @@ def values_from(files: list[str], sets: list[str]) -> dict:
 
 def render(values: dict, namespace: str, release: str, chart: Path = CHART) -> dict[str, str]:
     """Template path -> rendered text; raises helm.HelmError with Helm's message."""
-    with helm_log_filtered(), Chart.load(chart) as chart:
-        return chart.render(values, name=release, namespace=namespace, is_install=True)
+    with helm_log_filtered(), Chart.load(chart) as loaded:
+        return loaded.render(values, name=release, namespace=namespace, is_install=True)
 
 
 def split_objects(rendered: dict[str, str]) -> list[tuple[str | None, str]]:
@@ -120,7 +121,7 @@ def split_objects(rendered: dict[str, str]) -> list[tuple[str | None, str]]:
             )
             if not body:
                 continue
-            mark = SOURCE_MARK.search(chunk)
+            mark = SOURCE_MARK.match(chunk.strip())  # the first line, written by ct.emit
             docs.append((mark.group(1) if mark else None, chunk.strip() + "\n"))
     return docs
 
