@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
-use ct_gitops::bump::{self, BumpError, MessageTemplate, Request};
+use ct_gitops::bump::{self, MessageTemplate, Request};
 use ct_gitops::git::{self, Credentials, Remote};
 use ct_gitops::paths::RepoPath;
 use ct_gitops::yaml::Setting;
-use ct_step::cli::{CommonArgs, parse_duration};
-use ct_step::{Results, StepError};
+use ct_step::cli::{CommonArgs, parse_duration, parse_positive_duration};
+use ct_step::input::{MAX_SECRET_FILE, read_text_bounded};
+use ct_step::{Context, Results, StepError};
 
 const LONG_ABOUT: &str = "\
 Set values in a GitOps repository and push the commit, safely.
@@ -19,12 +20,20 @@ Clones the base branch (depth 1, into a private temporary directory, bare: nothi
 out and no credentials are written anywhere), sets each --set KEY=VALUE in the file with a
 byte-preserving YAML editor (only the changed values' bytes change; comments, blank lines,
 quotes, indentation and CRLF stay; values are always written as YAML strings), and commits only
-when bytes changed.
+when bytes changed. The file must be at most 16 MiB.
+
+Each --set on the command line is exactly one setting; its value is single-line text (a
+newline, carriage return, tab or other control character is a usage error, never a second
+key). Only the CT_SET variable is a list, one KEY=VALUE per line. Everything that can be
+checked locally is checked before anything is fetched: the URL, branch names, the path, every
+setting, the commit author (no control characters, `<` or `>`), the credential files (read
+with a 1 MiB limit), the CA file (4 MiB) and the results directory.
 
 Without --push-branch the commit goes to the base branch, never forced: when another pipeline
 pushed first, the step fetches the new tip, re-applies the edit and pushes again (bounded,
-jittered). With --push-branch the step owns that branch: it is (re)built from the current base
-plus the edit, and updated with force-with-lease only when its content differs.
+with a jittered backoff). With --push-branch the step owns that branch: it is (re)built from
+the current base plus the edit, and updated with force-with-lease only when its content
+differs.
 
 Credentials (never in argv): --username with --password-file, or --git-credentials-file (the
 .git-credentials file or directory of Tekton's basic-auth workspace), or the environment
@@ -49,16 +58,17 @@ pub struct Args {
     #[arg(long, env = "CT_USERNAME", value_name = "USER")]
     pub username: Option<String>,
 
-    /// File holding the password or token (trailing newline ignored). Default: CT_GIT_PASSWORD.
+    /// File holding the password or token (trailing newline ignored; at most 1 MiB).
+    /// Default: CT_GIT_PASSWORD.
     #[arg(long, env = "CT_PASSWORD_FILE", value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 
-    /// git-credential-store file (`https://user:password@host` lines), or the directory of
-    /// Tekton's basic-auth workspace holding `.git-credentials`.
+    /// git-credential-store file (`https://user:password@host` lines; at most 1 MiB), or the
+    /// directory of Tekton's basic-auth workspace holding `.git-credentials`.
     #[arg(long, env = "CT_GIT_CREDENTIALS_FILE", value_name = "PATH")]
     pub git_credentials_file: Option<PathBuf>,
 
-    /// Extra CA bundle (PEM) trusted in addition to the system roots.
+    /// Extra CA bundle (PEM, at most 4 MiB) trusted in addition to the system roots.
     /// Default: /var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt when present.
     #[arg(long, env = "CT_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
@@ -81,25 +91,27 @@ pub struct Args {
     #[arg(long, env = "CT_PUSH_BRANCH", value_name = "BRANCH")]
     pub push_branch: Option<String>,
 
-    /// File to edit, relative to the repository root. Alternative to --environment + --app.
+    /// File to edit, relative to the repository root (no `.`, `..` or empty components, nothing
+    /// under `.git`, no symbolic link on the way). Alternative to --environment + --app.
     #[arg(long, env = "CT_FILE", value_name = "PATH", conflicts_with_all = ["environment", "app"])]
     pub file: Option<String>,
 
-    /// Environment: edits model-deployments/<ENV>/<APP>/config.yaml.
+    /// Environment: edits model-deployments/<ENV>/<APP>/config.yaml (letters, digits, `.`,
+    /// `_`, `-`; not starting with `.` or `-`).
     #[arg(long, env = "CT_ENVIRONMENT", value_name = "ENV", requires = "app")]
     pub environment: Option<String>,
 
-    /// App: edits model-deployments/<ENV>/<APP>/config.yaml.
+    /// App: edits model-deployments/<ENV>/<APP>/config.yaml (same rules as --environment).
     #[arg(long, env = "CT_APP", value_name = "APP", requires = "environment")]
     pub app: Option<String>,
 
-    /// KEY=VALUE to set (repeatable). Dotted keys for nested mappings (`model.image.tag`),
+    /// KEY=VALUE to set (repeatable; each is one setting with a single-line value; CT_SET
+    /// holds one KEY=VALUE per line). Dotted keys for nested mappings (`model.image.tag`),
     /// `[N]` for sequence items, `\.` for a literal dot. Values are always written as strings.
     #[arg(
         long = "set",
         env = "CT_SET",
         value_name = "KEY=VALUE",
-        value_delimiter = '\n',
         required = true
     )]
     pub set: Vec<String>,
@@ -108,7 +120,7 @@ pub struct Args {
     #[arg(long, env = "CT_CREATE_MISSING", value_parser = ct_step::cli::bool_flag)]
     pub create_missing: bool,
 
-    /// Commit author name.
+    /// Commit author name (one line, no `<` or `>`).
     #[arg(
         long,
         env = "CT_AUTHOR_NAME",
@@ -117,7 +129,7 @@ pub struct Args {
     )]
     pub author_name: String,
 
-    /// Commit author email.
+    /// Commit author email (an address: one `@`, no spaces, `<` or `>`).
     #[arg(
         long,
         env = "CT_AUTHOR_EMAIL",
@@ -126,7 +138,8 @@ pub struct Args {
     )]
     pub author_email: String,
 
-    /// Commit message template: {app}, {environment}, {file}, {branch}, {changes}.
+    /// Commit message template: {app}, {environment}, {file}, {branch}, {changes}; may span
+    /// lines (no control characters other than newline and tab).
     /// Default: `Bump {app} in {environment}: {changes}` (with --file: `Update {file}: {changes}`).
     #[arg(long, env = "CT_MESSAGE", value_name = "TEMPLATE")]
     pub message: Option<String>,
@@ -144,12 +157,13 @@ pub struct Args {
     #[arg(long, env = "CT_MAX_ATTEMPTS", default_value_t = 8, value_name = "N")]
     pub max_attempts: u32,
 
-    /// Base delay between push attempts (jittered, grows with each attempt).
+    /// First delay between push attempts: doubled per attempt, capped at 8 s, jittered (a
+    /// random point in its upper half).
     #[arg(long, env = "CT_RETRY_DELAY", default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
     pub retry_delay: Duration,
 
-    /// Network timeout of one connect or read/write.
-    #[arg(long, env = "CT_TIMEOUT", default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    /// Network timeout of one connect or read/write (above 0).
+    #[arg(long, env = "CT_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration, value_name = "DURATION")]
     pub timeout: Duration,
 
     #[command(flatten)]
@@ -160,12 +174,7 @@ pub struct Args {
 pub const RESULTS: &[&str] = &["COMMIT_SHA", "BRANCH", "CHANGED"];
 
 fn read_secret_file(flag: &str, path: &Path) -> ct_step::Result<String> {
-    let s = std::fs::read_to_string(path).map_err(|e| {
-        StepError::usage(format!(
-            "{flag} {}: {e}; mount the secret there",
-            path.display()
-        ))
-    })?;
+    let s = read_text_bounded(path, MAX_SECRET_FILE, flag)?;
     let s = s.trim_end_matches(['\r', '\n']).to_string();
     if s.is_empty() {
         return Err(StepError::usage(format!(
@@ -185,8 +194,17 @@ fn credentials(
     let username = args
         .username
         .clone()
+        .filter(|u| !u.is_empty())
         .or(url_user)
         .or_else(|| env("CT_GIT_USERNAME"));
+    if let Some(u) = &username
+        && u.chars().any(|c| c.is_control() || c == ':')
+    {
+        return Err(StepError::usage(format!(
+            "--username `{}`: a user name has no `:` or control characters",
+            u.escape_debug()
+        )));
+    }
     let creds = if let Some(pf) = &args.password_file {
         let Some(username) = username else {
             return Err(StepError::usage(
@@ -230,6 +248,7 @@ fn credentials(
 
 /// Validate every input (nothing remote happens before this succeeds).
 pub fn request(args: &Args) -> ct_step::Result<Request> {
+    bump::validate_author(&args.author_name, &args.author_email)?;
     let repo_dir = match &args.repo_dir {
         Some(d) if !d.is_dir() => {
             return Err(StepError::usage(format!(
@@ -242,7 +261,7 @@ pub fn request(args: &Args) -> ct_step::Result<Request> {
     let raw_url = match (&args.repo_url, &repo_dir) {
         (Some(u), _) => u.clone(),
         (None, Some(d)) => {
-            let repo = git::open_checkout(d).map_err(StepError::usage)?;
+            let repo = git::open_checkout(d)?;
             git::origin_url(&repo).ok_or_else(|| {
                 StepError::usage(format!(
                     "--repo-dir {}: no `origin` remote; pass --repo-url",
@@ -256,11 +275,11 @@ pub fn request(args: &Args) -> ct_step::Result<Request> {
             ));
         }
     };
-    let (url, url_user) = git::parse_repo_url(&raw_url).map_err(StepError::usage)?;
+    let (url, url_user) = git::parse_repo_url(&raw_url)?;
     let credentials = credentials(args, &url, url_user)?;
-    bump::validate_branch("--base-branch", &args.base_branch).map_err(StepError::usage)?;
+    bump::validate_branch("--base-branch", &args.base_branch)?;
     if let Some(b) = &args.push_branch {
-        bump::validate_branch("--push-branch", b).map_err(StepError::usage)?;
+        bump::validate_branch("--push-branch", b)?;
         if b == &args.base_branch {
             return Err(StepError::usage(
                 "--push-branch equals --base-branch; drop --push-branch to push to the base branch",
@@ -269,15 +288,11 @@ pub fn request(args: &Args) -> ct_step::Result<Request> {
     }
     let (file, app, environment) = match (&args.file, &args.environment, &args.app) {
         (Some(f), _, _) => (
-            RepoPath::parse(f).map_err(|e| StepError::usage(format!("--file: {e}")))?,
+            RepoPath::parse(f).context("--file")?,
             String::new(),
             String::new(),
         ),
-        (None, Some(env), Some(app)) => (
-            RepoPath::for_app(env, app).map_err(StepError::usage)?,
-            app.clone(),
-            env.clone(),
-        ),
+        (None, Some(env), Some(app)) => (RepoPath::for_app(env, app)?, app.clone(), env.clone()),
         _ => {
             return Err(StepError::usage(
                 "pass --file PATH, or --environment ENV with --app APP",
@@ -288,7 +303,7 @@ pub fn request(args: &Args) -> ct_step::Result<Request> {
         .set
         .iter()
         .filter(|s| !s.is_empty())
-        .map(|s| Setting::parse(s).map_err(|e| StepError::usage(format!("--set {e}"))))
+        .map(|s| Setting::parse(s))
         .collect::<ct_step::Result<Vec<_>>>()?;
     if settings.is_empty() {
         return Err(StepError::usage("--set KEY=VALUE is required"));
@@ -298,13 +313,7 @@ pub fn request(args: &Args) -> ct_step::Result<Request> {
     } else {
         "Bump {app} in {environment}: {changes}"
     };
-    let message = MessageTemplate::parse(args.message.as_deref().unwrap_or(default_message))
-        .map_err(StepError::usage)?;
-    if args.author_name.trim().is_empty() || !args.author_email.contains('@') {
-        return Err(StepError::usage(
-            "--author-name must not be empty and --author-email must be an address",
-        ));
-    }
+    let message = MessageTemplate::parse(args.message.as_deref().unwrap_or(default_message))?;
     if args.max_attempts == 0 {
         return Err(StepError::usage("--max-attempts must be at least 1"));
     }
@@ -335,10 +344,12 @@ pub fn request(args: &Args) -> ct_step::Result<Request> {
 /// else uses libgit2.
 pub fn init(args: &Args) -> ct_step::Result<()> {
     let ca = ct_step::incluster::default_file(
-        args.ca_file.as_deref(),
+        args.ca_file
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty()),
         ct_step::incluster::SERVICE_CA_FILE,
     );
-    git::init_process(ca.as_deref(), args.timeout).map_err(StepError::usage)
+    git::init_process(ca.as_deref(), args.timeout)
 }
 
 /// Run the step (blocking).
@@ -356,11 +367,7 @@ pub fn run(args: Args) -> ct_step::Result<()> {
             .map(|b| format!(" (push branch {b})"))
             .unwrap_or_default()
     );
-    let outcome = bump::run(&req).map_err(|e| match e {
-        BumpError::Usage(m) => StepError::usage(m),
-        BumpError::Remote(m) => StepError::remote(m),
-        BumpError::Cancelled => StepError::terminated(),
-    })?;
+    let outcome = bump::run(&req)?;
     if args.dry_run {
         print!("{}", outcome.diff);
     } else if outcome.changed {

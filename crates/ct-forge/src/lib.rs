@@ -89,19 +89,28 @@ pub struct RepoRef {
 }
 
 impl RepoRef {
-    /// Parse `OWNER/NAME`; nested groups are accepted only when `nested` (GitLab).
+    /// Parse `OWNER/NAME`; nested groups are accepted only when `nested` (GitLab). Every part
+    /// is 1-100 of `A-Z a-z 0-9 . _ -` and not `.` or `..`: what Gitea, GitHub and GitLab
+    /// allow, and nothing that could change the API path it is put in (no `/` inside a part,
+    /// no `%`, no dot segment).
     pub fn parse(s: &str, nested: bool) -> Result<RepoRef> {
-        let s = s.trim().trim_end_matches(".git");
+        let s = s.trim();
+        let s = s.strip_suffix(".git").unwrap_or(s);
         let bad = || {
             StepError::usage(format!(
-                "--repo `{s}`: write OWNER/NAME, e.g. user1/mlops-gitops"
+                "--repo `{}`: write OWNER/NAME with parts of letters, digits, '.', '_' and '-', e.g. user1/mlops-gitops",
+                s.escape_debug()
             ))
         };
         let (owner, name) = s.rsplit_once('/').ok_or_else(bad)?;
-        let parts_ok = owner
-            .split('/')
-            .chain([name])
-            .all(|p| !p.is_empty() && !p.chars().any(|c| c.is_whitespace() || c == ':'));
+        let part_ok = |p: &str| {
+            (1..=100).contains(&p.len())
+                && p != "."
+                && p != ".."
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        };
+        let parts_ok = owner.split('/').chain([name]).all(part_ok);
         if !parts_ok || (!nested && owner.contains('/')) {
             return Err(bad());
         }
@@ -136,19 +145,66 @@ pub struct PrSpec {
     pub labels: Vec<String>,
 }
 
+/// A branch name as `git check-ref-format --branch` accepts it, without `%` (so no
+/// percent-encoded segment can reach an API path) and not starting with `refs/`: no control
+/// character, space or `~^:?*[\\`, no `..` or `@{`, no empty, `.`-leading or `.lock`-ending
+/// component, not `-`-leading, not ending with `.` or `/`, at most 255 bytes.
+pub fn validate_branch(flag: &str, v: &str) -> Result<()> {
+    if v.is_empty() {
+        return Err(StepError::usage(format!("{flag} is empty; name a branch")));
+    }
+    let chars_ok = !v
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\%".contains(c));
+    let parts_ok = v
+        .split('/')
+        .all(|p| !p.is_empty() && !p.starts_with('.') && !p.ends_with(".lock"));
+    let ok = chars_ok
+        && parts_ok
+        && v.len() <= 255
+        && !v.starts_with('-')
+        && !v.starts_with("refs/")
+        && !v.ends_with('.')
+        && !v.contains("..")
+        && !v.contains("@{")
+        && v != "@";
+    if ok {
+        Ok(())
+    } else {
+        Err(StepError::usage(format!(
+            "{flag} {v:?}: give a plain branch name, e.g. main (no spaces, control characters, `..`, `%`, `~^:?*[\\`, or components starting with `.`)"
+        )))
+    }
+}
+
+/// A user name as the forges allow it: 1-100 of `A-Z a-z 0-9 . _ -`, not starting with `.` or
+/// `-` (it goes into API paths and request bodies).
+pub fn validate_user(flag: &str, v: &str) -> Result<()> {
+    let ok = (1..=100).contains(&v.len())
+        && !v.starts_with(['.', '-'])
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StepError::usage(format!(
+            "{flag} {v:?}: not a user name; use letters, digits, '.', '_' and '-'"
+        )))
+    }
+}
+
+/// Text without control characters, except the newline, carriage return and tab a Markdown
+/// body may hold when `multiline`.
+fn has_bad_control(v: &str, multiline: bool) -> bool {
+    v.chars()
+        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
+}
+
 impl PrSpec {
     /// Local checks, before any request.
     pub fn validate(&self) -> Result<()> {
-        for (flag, v) in [("--head", &self.head), ("--base", &self.base)] {
-            if v.trim().is_empty() {
-                return Err(StepError::usage(format!("{flag} is empty; name a branch")));
-            }
-            if v.starts_with("refs/") || v.contains("..") || v.contains(char::is_whitespace) {
-                return Err(StepError::usage(format!(
-                    "{flag} `{v}`: give a plain branch name, e.g. main"
-                )));
-            }
-        }
+        validate_branch("--head", &self.head)?;
+        validate_branch("--base", &self.base)?;
         if self.head == self.base {
             return Err(StepError::usage(format!(
                 "--head and --base are both `{}`; a PR needs two branches",
@@ -158,12 +214,31 @@ impl PrSpec {
         if self.title.trim().is_empty() {
             return Err(StepError::usage("--title is empty; give the PR a title"));
         }
+        if has_bad_control(&self.title, false) {
+            return Err(StepError::usage(format!(
+                "--title {:?} has control characters (newline?); a title is one line",
+                self.title
+            )));
+        }
+        if has_bad_control(&self.body, true) {
+            return Err(StepError::usage(
+                "the PR body has control characters other than newline, carriage return and tab; remove them",
+            ));
+        }
         for (flag, list) in [("--assignee", &self.assignees), ("--label", &self.labels)] {
             if list.iter().any(|v| v.trim().is_empty()) {
                 return Err(StepError::usage(format!(
                     "{flag}: an empty value was given"
                 )));
             }
+        }
+        for a in &self.assignees {
+            validate_user("--assignee", a)?;
+        }
+        if let Some(l) = self.labels.iter().find(|l| has_bad_control(l, false)) {
+            return Err(StepError::usage(format!(
+                "--label {l:?} has control characters (newline?); each --label is one label name"
+            )));
         }
         Ok(())
     }
@@ -287,6 +362,62 @@ mod tests {
         assert!(RepoRef::parse("noslash", false).is_err());
         assert!(RepoRef::parse("a/", false).is_err());
         assert_eq!(RepoRef::parse("a/b.git", false).unwrap().name, "b");
+        assert_eq!(RepoRef::parse(".github/.x", false).unwrap().name, ".x");
+        for bad in [
+            "user1/..", "../x", "./x", "a/.", "a//b", "/a/b", "a/%2e%2e", "a/b%2Fc", "a/b c",
+            "a/b\nc", "a\r/b", "a/b?x=1", "a/b#c",
+        ] {
+            let e = RepoRef::parse(bad, true).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn branch_and_user_names() {
+        for ok in ["main", "jukebox-1.0.1", "feature/x", "r\u{e9}lease"] {
+            validate_branch("--head", ok).unwrap();
+        }
+        for bad in [
+            "",
+            "..",
+            "../x",
+            "a/../b",
+            ".",
+            "./x",
+            "a/./b",
+            "a//b",
+            "/a",
+            "a/",
+            "%2e%2e",
+            "a%2fb",
+            "a b",
+            "a\nb",
+            "a\tb",
+            "a\rb",
+            "-x",
+            "a.lock",
+            "a.",
+            "a@{1}",
+            "@",
+            "refs/heads/x",
+            "a~1",
+            "a^",
+            "a:b",
+            "a?",
+            "a*",
+            "a[",
+            "a\\b",
+        ] {
+            assert_eq!(
+                validate_branch("--head", bad).unwrap_err().exit_code(),
+                2,
+                "{bad:?}"
+            );
+        }
+        validate_user("--assignee", "reviewer.1_x-y").unwrap();
+        for bad in ["", "../x", "a/b", "a b", "a\nb", "-a", ".a", "r%65viewer"] {
+            assert!(validate_user("--assignee", bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! only when bytes changed, push safely, retry races.
 //!
 //! - Base branch (no push branch): fast-forward pushes only. When another writer got there
-//!   first, fetch the new tip, re-apply the edit on it and push again (bounded, jittered).
+//!   first, fetch the new tip, re-apply the edit on it and push again (bounded, with the one
+//!   jittered backoff of `ct_step::http::backoff_delay`).
 //! - Own push branch: rebuilt from the current base tip plus the edit. When the branch
 //!   already has exactly that content nothing is pushed; otherwise it is updated with
 //!   force-with-lease (only while it still points where it was fetched).
@@ -14,11 +15,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ct_step::input::{MIB, format_size};
+use ct_step::{ErrorKind, Result, StepError};
 use git2::{Oid, Repository, Signature, build::TreeUpdateBuilder};
 
-use crate::git::{self, GitError, PushSpec, Remote};
+use crate::git::{self, Push, PushSpec, Remote};
 use crate::paths::{self, RepoPath};
-use crate::yaml::{self, Change, EditError, Setting};
+use crate::yaml::{self, Change, Setting};
+
+/// Largest file the step edits: it is read whole from git objects (a config file is a few KiB).
+pub const MAX_FILE: u64 = 16 * MIB;
 
 /// Everything the bump needs; validated by the caller.
 #[derive(Debug, Clone)]
@@ -40,7 +46,8 @@ pub struct Request {
     pub dry_run: bool,
     /// Push attempts on the base branch (or lease failures on the push branch).
     pub max_attempts: u32,
-    /// Base delay between attempts; the actual delay is jittered up to twice this, times the attempt.
+    /// First delay between attempts: doubled per attempt, capped at 8 s, jittered
+    /// (`ct_step::http::backoff_delay`).
     pub retry_delay: Duration,
 }
 
@@ -62,37 +69,12 @@ pub struct Outcome {
     pub attempts: u32,
 }
 
-/// Why the bump failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BumpError {
-    /// Bad input (file, key, branch): exit 2.
-    Usage(String),
-    /// Remote, auth or I/O failure: exit 3.
-    Remote(String),
-    /// SIGTERM.
-    Cancelled,
+fn local(context: &str, e: git2::Error) -> StepError {
+    StepError::remote(format!("{context}: {}", e.message()))
 }
 
-impl std::fmt::Display for BumpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BumpError::Usage(m) | BumpError::Remote(m) => f.write_str(m),
-            BumpError::Cancelled => f.write_str("terminated by signal"),
-        }
-    }
-}
-
-impl From<GitError> for BumpError {
-    fn from(e: GitError) -> Self {
-        match e {
-            GitError::Cancelled => BumpError::Cancelled,
-            e => BumpError::Remote(e.to_string()),
-        }
-    }
-}
-
-fn local(context: &str, e: git2::Error) -> BumpError {
-    BumpError::Remote(format!("{context}: {}", e.message()))
+fn cancelled() -> StepError {
+    StepError::new(ErrorKind::Terminated, "terminated by signal")
 }
 
 /// A commit message template with `{app}`, `{environment}`, `{file}`, `{branch}` and
@@ -104,11 +86,20 @@ pub struct MessageTemplate(String);
 pub const PLACEHOLDERS: &[&str] = &["app", "environment", "file", "branch", "changes"];
 
 impl MessageTemplate {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    /// A template may span lines (newline and tab are kept); any other control character is a
+    /// usage error.
+    pub fn parse(s: &str) -> Result<Self> {
         if s.trim().is_empty() {
-            return Err("--message is empty".into());
+            return Err(StepError::usage("--message is empty"));
         }
-        render(s, &|_| Some(String::new()))?;
+        if s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        {
+            return Err(StepError::usage(
+                "--message has a control character other than newline and tab; remove it",
+            ));
+        }
+        render(s, &|_| Some(String::new())).map_err(StepError::usage)?;
         Ok(MessageTemplate(s.to_string()))
     }
 
@@ -154,26 +145,59 @@ fn render(t: &str, f: &dyn Fn(&str) -> Option<String>) -> Result<String, String>
 const BASE_REF: &str = "refs/ct-gitops/base";
 const PUSH_REF: &str = "refs/ct-gitops/push";
 
-/// Validate a branch name the way git does.
-pub fn validate_branch(flag: &str, b: &str) -> Result<(), String> {
-    if b.is_empty() || !git2::Reference::is_valid_name(&format!("refs/heads/{b}")) {
-        return Err(format!("{flag} `{b}` is not a valid branch name"));
+/// Validate a branch name the way `git check-ref-format --branch` does (a usage error
+/// otherwise): a valid ref name under `refs/heads/`, not starting with `-`.
+pub fn validate_branch(flag: &str, b: &str) -> Result<()> {
+    if b.is_empty()
+        || b.starts_with('-')
+        || !git2::Reference::is_valid_name(&format!("refs/heads/{b}"))
+    {
+        return Err(StepError::usage(format!(
+            "{flag} `{}` is not a valid branch name",
+            b.escape_debug()
+        )));
     }
     Ok(())
 }
 
+/// Check the commit author locally, before anything is fetched: a name without control
+/// characters, `<` or `>`, and an e-mail address (one `@`, no space, control character, `<` or
+/// `>`), as git writes them into the commit header.
+pub fn validate_author(name: &str, email: &str) -> Result<()> {
+    let bad = |c: char| c.is_control() || c == '<' || c == '>';
+    if name.trim().is_empty() || name.chars().any(bad) {
+        return Err(StepError::usage(format!(
+            "--author-name `{}`: write a name on one line, without `<` or `>`",
+            name.escape_debug()
+        )));
+    }
+    let parts: Vec<&str> = email.split('@').collect();
+    if parts.len() != 2
+        || parts.iter().any(|p| p.is_empty())
+        || email.chars().any(|c| bad(c) || c.is_whitespace())
+    {
+        return Err(StepError::usage(format!(
+            "--author-email `{}`: write an address such as bot@example.com",
+            email.escape_debug()
+        )));
+    }
+    Signature::now(name, email)
+        .map_err(|e| StepError::usage(format!("--author-name/--author-email: {}", e.message())))?;
+    Ok(())
+}
+
 /// Run the bump.
-pub fn run(req: &Request) -> Result<Outcome, BumpError> {
+pub fn run(req: &Request) -> Result<Outcome> {
     let temp;
     let (repo, shallow) = match &req.repo_dir {
         Some(dir) => {
-            let repo = git::open_checkout(dir).map_err(BumpError::Usage)?;
+            let repo = git::open_checkout(dir)?;
             let shallow = repo.is_shallow();
             (repo, shallow)
         }
         None => {
             temp = git::private_tempdir().map_err(|e| {
-                BumpError::Remote(format!("cannot create a temporary directory: {e}"))
+                StepError::remote(format!("cannot create a temporary directory: {e}"))
             })?;
             let repo = Repository::init_bare(temp.path())
                 .map_err(|e| local("cannot create the temporary repository", e))?;
@@ -184,17 +208,17 @@ pub fn run(req: &Request) -> Result<Outcome, BumpError> {
     loop {
         attempt += 1;
         if ct_step::signal::is_terminated() {
-            return Err(BumpError::Cancelled);
+            return Err(cancelled());
         }
-        match try_once(&repo, req, shallow, attempt) {
-            Ok(outcome) => {
+        match try_once(&repo, req, shallow, attempt)? {
+            Try::Done(outcome) => {
                 if let (Some(_), false, true) = (&req.repo_dir, req.dry_run, outcome.changed) {
                     update_checkout(&repo, &outcome);
                 }
                 return Ok(outcome);
             }
-            Err(Attempt::Race(e)) if attempt < req.max_attempts => {
-                let delay = jitter(req.retry_delay, attempt);
+            Try::Raced(e) if attempt < req.max_attempts => {
+                let delay = ct_step::http::backoff_delay(req.retry_delay, attempt - 1);
                 tracing::info!(
                     "attempt {attempt}/{}: {e}; fetching the new tip and re-applying in {} ms",
                     req.max_attempts,
@@ -202,19 +226,13 @@ pub fn run(req: &Request) -> Result<Outcome, BumpError> {
                 );
                 sleep_unless_terminated(delay);
             }
-            Err(Attempt::Race(e)) => {
-                return Err(BumpError::Remote(format!(
+            Try::Raced(e) => {
+                return Err(StepError::remote(format!(
                     "gave up after {attempt} attempts: {e}; other writers keep moving the branch, run the step again"
                 )));
             }
-            Err(Attempt::Fail(e)) => return Err(e),
         }
     }
-}
-
-fn jitter(base: Duration, attempt: u32) -> Duration {
-    let ms = base.as_millis() as u64 * u64::from(attempt.min(10));
-    Duration::from_millis(ms + fastrand::u64(0..=ms.max(1)))
 }
 
 fn sleep_unless_terminated(d: Duration) {
@@ -227,23 +245,14 @@ fn sleep_unless_terminated(d: Duration) {
     }
 }
 
-enum Attempt {
-    Race(GitError),
-    Fail(BumpError),
+/// How one attempt ended when it did not fail.
+enum Try {
+    Done(Outcome),
+    /// Another writer moved the branch first.
+    Raced(String),
 }
 
-impl From<BumpError> for Attempt {
-    fn from(e: BumpError) -> Self {
-        Attempt::Fail(e)
-    }
-}
-
-fn try_once(
-    repo: &Repository,
-    req: &Request,
-    shallow: bool,
-    attempt: u32,
-) -> Result<Outcome, Attempt> {
+fn try_once(repo: &Repository, req: &Request, shallow: bool, attempt: u32) -> Result<Try> {
     // Fetch into private refs, deleted first, so their existence afterwards says what exists on
     // the remote now.
     for r in [BASE_REF, PUSH_REF] {
@@ -257,13 +266,12 @@ fn try_once(
     if let Some(b) = &req.push_branch {
         refspecs.push(format!("+refs/heads/{b}:{PUSH_REF}"));
     }
-    git::fetch(repo, &req.remote, &refspecs, if shallow { 1 } else { 0 })
-        .map_err(BumpError::from)?;
+    git::fetch(repo, &req.remote, &refspecs, if shallow { 1 } else { 0 })?;
     if ct_step::signal::is_terminated() {
-        return Err(BumpError::Cancelled.into());
+        return Err(cancelled());
     }
     let base = repo.refname_to_id(BASE_REF).map_err(|_| {
-        BumpError::Usage(format!(
+        StepError::usage(format!(
             "branch `{}` does not exist on {}; check --base-branch",
             req.base_branch, req.remote.url
         ))
@@ -279,14 +287,25 @@ fn try_once(
         .tree()
         .map_err(|e| local("cannot read the base tree", e))?;
     let entry = paths::lookup(repo, &base_tree, &req.file)
-        .map_err(|e| BumpError::Usage(format!("{e} (branch {})", req.base_branch)))?;
+        .map_err(|e| StepError::new(e.kind(), format!("{e} (branch {})", req.base_branch)))?;
+    let (size, _) = repo
+        .odb()
+        .and_then(|odb| odb.read_header(entry.blob))
+        .map_err(|e| local("cannot read the file", e))?;
+    if size as u64 > MAX_FILE {
+        return Err(StepError::usage(format!(
+            "{} is {size} bytes, over the {} limit of the files this step edits",
+            req.file,
+            format_size(MAX_FILE)
+        )));
+    }
     let blob = repo
         .find_blob(entry.blob)
         .map_err(|e| local("cannot read the file", e))?;
     let text = std::str::from_utf8(blob.content())
-        .map_err(|_| BumpError::Usage(format!("{} is not UTF-8 text", req.file)))?;
+        .map_err(|_| StepError::usage(format!("{} is not UTF-8 text", req.file)))?;
     let edited = yaml::apply(text, &req.settings, req.create_missing)
-        .map_err(|e: EditError| BumpError::Usage(format!("{}: {e}", req.file)))?;
+        .map_err(|e| StepError::new(e.kind(), format!("{}: {e}", req.file)))?;
     let new_tree = if edited.text == text {
         base_tree.id()
     } else {
@@ -317,7 +336,7 @@ fn try_once(
             req.file,
             req.base_branch
         );
-        return Ok(unchanged(base, &req.base_branch));
+        return Ok(Try::Done(unchanged(base, &req.base_branch)));
     }
     if let Some(p) = pushed {
         let same = repo
@@ -327,7 +346,7 @@ fn try_once(
             .is_some_and(|t| t.id() == new_tree);
         if same {
             tracing::info!("branch {branch} already holds exactly this change: nothing to push");
-            return Ok(unchanged(p, &branch));
+            return Ok(Try::Done(unchanged(p, &branch)));
         }
     }
     let diff = unified_diff(text, &edited.text, &req.file.to_string());
@@ -348,7 +367,7 @@ fn try_once(
         })
     });
     let sig = Signature::now(&req.author_name, &req.author_email)
-        .map_err(|e| BumpError::Usage(format!("--author-name/--author-email: {}", e.message())))?;
+        .map_err(|e| StepError::usage(format!("--author-name/--author-email: {}", e.message())))?;
     let tree = repo
         .find_tree(new_tree)
         .map_err(|e| local("cannot read the new tree", e))?;
@@ -365,13 +384,13 @@ fn try_once(
     };
     if req.dry_run {
         // Nothing leaves this process: report the tip the commit would be built on.
-        return Ok(Outcome {
+        return Ok(Try::Done(Outcome {
             commit: base.to_string(),
             ..outcome
-        });
+        }));
     }
     if ct_step::signal::is_terminated() {
-        return Err(BumpError::Cancelled.into());
+        return Err(cancelled());
     }
     let spec = PushSpec {
         commit,
@@ -381,13 +400,12 @@ fn try_once(
             .as_ref()
             .map(|_| pushed.unwrap_or(Oid::ZERO_SHA1)),
     };
-    match git::push(repo, &req.remote, &spec) {
-        Ok(()) => {
+    match git::push(repo, &req.remote, &spec)? {
+        Push::Done => {
             tracing::info!("pushed {commit} to {branch} (attempt {attempt})");
-            Ok(outcome)
+            Ok(Try::Done(outcome))
         }
-        Err(e) if e.is_race() => Err(Attempt::Race(e)),
-        Err(e) => Err(BumpError::from(e).into()),
+        Push::Raced(e) => Ok(Try::Raced(e)),
     }
 }
 
@@ -454,17 +472,45 @@ mod tests {
         assert!(
             MessageTemplate::parse("{nope}")
                 .unwrap_err()
+                .to_string()
                 .contains("unknown placeholder")
         );
+        assert!(MessageTemplate::parse("line 1\n\nline 2\tx").is_ok());
+        assert_eq!(MessageTemplate::parse("a\rb").unwrap_err().exit_code(), 2);
+        assert!(MessageTemplate::parse("a\0b").is_err());
         assert!(MessageTemplate::parse("{app").is_err());
         assert!(MessageTemplate::parse("a } b").is_err());
         assert!(MessageTemplate::parse("  ").is_err());
     }
 
     #[test]
+    fn authors_are_checked_before_anything_is_fetched() {
+        validate_author("CT pipeline", "ct-pipeline@localhost").unwrap();
+        validate_author("Jürgen Ölß", "j@example.com").unwrap();
+        for (name, email) in [
+            ("a\nb", "a@b"),
+            ("a\rb", "a@b"),
+            ("a\tb", "a@b"),
+            ("a <x>", "a@b"),
+            ("a>", "a@b"),
+            ("", "a@b"),
+            ("a", "ab"),
+            ("a", "a@b@c"),
+            ("a", "a b@c"),
+            ("a", "a\n@b"),
+            ("a", "<a@b>"),
+        ] {
+            let e = validate_author(name, email).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{name:?} {email:?}");
+        }
+    }
+
+    #[test]
     fn branch_names_are_validated() {
         assert!(validate_branch("--push-branch", "jukebox-1.0.1").is_ok());
-        for bad in ["", "a..b", "a b", "-x/..", "x.lock", "a~1", "a:b"] {
+        for bad in [
+            "", "a..b", "a b", "-x/..", "-x", "x.lock", "a~1", "a:b", "a\nb",
+        ] {
             assert!(validate_branch("--push-branch", bad).is_err(), "{bad:?}");
         }
     }

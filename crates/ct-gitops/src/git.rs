@@ -1,5 +1,8 @@
 //! libgit2 transport: credentials (never on disk or in URLs), TLS setup, shallow fetch and
-//! push with per-ref status.
+//! push with per-ref status. Failures are `StepError`s classified here, where the cause is
+//! known: bad input is a usage error, the remote, auth and the network are remote errors, and
+//! a SIGTERM is `Terminated`. A push that lost a race to another writer is not an error but
+//! [`Push::Raced`]: the caller fetches, re-applies and tries again.
 //!
 //! libgit2 quirks handled here:
 //! - it calls the credential callback again after every 401, forever: attempts are capped, so
@@ -12,6 +15,8 @@ use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ct_step::input::{MAX_CA_FILE, read_bounded};
+use ct_step::{ErrorKind, Result, StepError};
 use git2::{
     CertificateCheckStatus, Cred, CredentialType, ErrorCode, FetchOptions, Oid, ProxyOptions,
     PushOptions, RemoteCallbacks, Repository,
@@ -48,29 +53,38 @@ pub struct Remote {
     pub insecure_skip_tls_verify: bool,
 }
 
-/// Validate a repository URL: http or https, no password in it, no query or fragment.
-/// Returns the URL and the user name it carried (if any).
-pub fn parse_repo_url(s: &str) -> Result<(String, Option<String>), String> {
-    let url = Url::parse(s).map_err(|e| {
-        format!("--repo-url `{s}` is not a URL ({e}); write e.g. https://gitea.example.com/org/gitops.git")
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "--repo-url `{}`: only http and https are supported",
-            url.scheme()
+/// Validate a repository URL: http or https, no password in it, no query or fragment, no
+/// whitespace or control character (a URL parser would drop a tab or newline silently).
+/// Returns the URL and the user name it carried (if any). Problems are usage errors.
+pub fn parse_repo_url(s: &str) -> Result<(String, Option<String>)> {
+    if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(StepError::usage(
+            "--repo-url has a space or control character; write e.g. https://gitea.example.com/org/gitops.git",
         ));
     }
+    let url = Url::parse(s).map_err(|e| {
+        StepError::usage(format!(
+            "--repo-url `{s}` is not a URL ({e}); write e.g. https://gitea.example.com/org/gitops.git"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(StepError::usage(format!(
+            "--repo-url `{}`: only http and https are supported",
+            url.scheme()
+        )));
+    }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err("--repo-url has no host".into());
+        return Err(StepError::usage("--repo-url has no host"));
     }
     if url.password().is_some() {
-        return Err(
-            "--repo-url contains a password; remove it and pass --password-file, --git-credentials-file or CT_GIT_PASSWORD"
-                .into(),
-        );
+        return Err(StepError::usage(
+            "--repo-url contains a password; remove it and pass --password-file, --git-credentials-file or CT_GIT_PASSWORD",
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err("--repo-url must not have a query or fragment".into());
+        return Err(StepError::usage(
+            "--repo-url must not have a query or fragment",
+        ));
     }
     let user = (!url.username().is_empty()).then(|| percent_decode(url.username()));
     let mut clean = url.clone();
@@ -148,19 +162,36 @@ pub fn preinit() {
 
 /// Process-wide TLS and timeout setup. Call once, early, before other threads use libgit2.
 ///
-/// `ca_file` is added to OpenSSL's default verify paths (the system roots stay trusted).
-pub fn init_process(ca_file: Option<&Path>, timeout: Duration) -> Result<(), String> {
+/// `ca_file` (read with the [`MAX_CA_FILE`] bound, so a pipe or device cannot hang or flood
+/// the step) is added to OpenSSL's default verify paths (the system roots stay trusted): its
+/// bytes are handed to libgit2 through a private temporary copy, loaded at once and removed.
+pub fn init_process(ca_file: Option<&Path>, timeout: Duration) -> Result<()> {
     preinit();
     if let Some(ca) = ca_file {
-        if !ca.is_file() {
-            return Err(format!(
-                "--ca-file {}: no such file; pass a PEM bundle",
+        let pem = read_bounded(ca, MAX_CA_FILE, "--ca-file")?;
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(StepError::usage(format!(
+                "--ca-file {}: holds no PEM certificate; pass a PEM bundle",
                 ca.display()
-            ));
+            )));
         }
+        let copy = tempfile::Builder::new()
+            .prefix("bump-gitops-ca-")
+            .tempfile()
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, &pem)?;
+                Ok(f)
+            })
+            .map_err(|e| {
+                StepError::remote(format!(
+                    "cannot copy the CA bundle to a temporary file: {e}"
+                ))
+            })?;
         // SAFETY: called once at startup, before any other libgit2 use on other threads.
-        unsafe { git2::opts::set_ssl_cert_file(ca) }
-            .map_err(|e| format!("--ca-file {}: {}", ca.display(), e.message()))?;
+        // libgit2 loads the file into its OpenSSL context at once (SSL_CTX_load_verify_locations).
+        unsafe { git2::opts::set_ssl_cert_file(copy.path()) }.map_err(|e| {
+            StepError::usage(format!("--ca-file {}: {}", ca.display(), e.message()))
+        })?;
     }
     let ms = i32::try_from(timeout.as_millis())
         .unwrap_or(i32::MAX)
@@ -169,66 +200,40 @@ pub fn init_process(ca_file: Option<&Path>, timeout: Duration) -> Result<(), Str
     unsafe {
         git2::opts::set_server_connect_timeout_in_milliseconds(ms)
             .and_then(|_| git2::opts::set_server_timeout_in_milliseconds(ms))
-            .map_err(|e| format!("cannot set git timeouts: {}", e.message()))?;
+            .map_err(|e| StepError::remote(format!("cannot set git timeouts: {}", e.message())))?;
     }
     Ok(())
 }
 
-/// Why a remote operation failed.
+/// How a push that did not fail ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GitError {
-    /// Wrong or missing credentials.
-    Auth(String),
-    /// The local side refused: the remote branch moved (non-fast-forward).
-    NotFastForward,
-    /// A ref update was refused by the server; the message says why.
-    Rejected { refname: String, message: String },
-    /// The lease for a forced update did not hold (the branch changed under us).
-    LeaseBroken { refname: String },
-    /// Network, TLS, protocol or other failure.
-    Other(String),
-    /// Stopped by SIGTERM.
-    Cancelled,
+pub enum Push {
+    /// The server took the update.
+    Done,
+    /// A concurrent writer moved the branch (non-fast-forward, a broken lease, or the server
+    /// refused the update for that reason): fetch, re-apply and try again. The text says what
+    /// happened.
+    Raced(String),
 }
 
-impl std::fmt::Display for GitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            GitError::Auth(m) | GitError::Other(m) => f.write_str(m),
-            GitError::NotFastForward => f.write_str("the remote branch moved (non-fast-forward)"),
-            GitError::Rejected { refname, message } => {
-                write!(f, "the server rejected the update of {refname}: {message}")
-            }
-            GitError::LeaseBroken { refname } => {
-                write!(f, "{refname} changed on the remote since it was fetched")
-            }
-            GitError::Cancelled => f.write_str("cancelled by signal"),
-        }
-    }
+/// Whether a server's refusal of a ref update means another writer got there first.
+pub fn is_race_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "fetch first",
+        "non-fast-forward",
+        "failed to update ref",
+        "cannot lock ref",
+        "failed to lock",
+        "stale info",
+        "incorrect old value",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
 }
 
-impl GitError {
-    /// A concurrent writer moved the branch: fetch, re-apply and try again.
-    pub fn is_race(&self) -> bool {
-        match self {
-            GitError::NotFastForward | GitError::LeaseBroken { .. } => true,
-            GitError::Rejected { message, .. } => {
-                let m = message.to_ascii_lowercase();
-                [
-                    "fetch first",
-                    "non-fast-forward",
-                    "failed to update ref",
-                    "cannot lock ref",
-                    "failed to lock",
-                    "stale info",
-                    "incorrect old value",
-                ]
-                .iter()
-                .any(|p| m.contains(p))
-            }
-            _ => false,
-        }
-    }
+fn cancelled() -> StepError {
+    StepError::new(ErrorKind::Terminated, "terminated by signal")
 }
 
 /// State shared by the callbacks of one operation.
@@ -283,37 +288,30 @@ impl<'a> Session<'a> {
         cb
     }
 
-    fn classify(&self, e: git2::Error) -> GitError {
+    /// A libgit2 failure as a step error (a non-fast-forward push is handled by [`push`]).
+    fn classify(&self, e: &git2::Error) -> StepError {
         if ct_step::signal::is_terminated() {
-            return GitError::Cancelled;
+            return cancelled();
         }
         if let Some(m) = self.auth_error.borrow().clone() {
-            return GitError::Auth(m);
-        }
-        if e.code() == ErrorCode::NotFastForward {
-            return GitError::NotFastForward;
+            return StepError::remote(m);
         }
         if e.code() == ErrorCode::Auth
             || e.class() == git2::ErrorClass::Http && e.message().contains("401")
         {
-            return GitError::Auth(format!(
+            return StepError::remote(format!(
                 "authentication failed at {}: {}",
                 self.remote.url,
                 e.message()
             ));
         }
-        GitError::Other(format!("{}: {}", self.remote.url, e.message()))
+        StepError::remote(format!("{}: {}", self.remote.url, e.message()))
     }
 }
 
 /// Fetch `refspecs` (`+refs/heads/x:refs/…`) from the remote, `depth` 0 = full history.
 /// Refspecs whose source branch does not exist on the remote fetch nothing.
-pub fn fetch(
-    repo: &Repository,
-    remote: &Remote,
-    refspecs: &[String],
-    depth: i32,
-) -> Result<(), GitError> {
+pub fn fetch(repo: &Repository, remote: &Remote, refspecs: &[String], depth: i32) -> Result<()> {
     let session = Session::new(remote);
     let mut fo = FetchOptions::new();
     fo.remote_callbacks(session.callbacks());
@@ -327,9 +325,9 @@ pub fn fetch(
     }
     let mut r = repo
         .remote_anonymous(&remote.url)
-        .map_err(|e| GitError::Other(e.message().to_string()))?;
+        .map_err(|e| StepError::usage(format!("--repo-url: {}", e.message())))?;
     r.fetch(refspecs, Some(&mut fo), None)
-        .map_err(|e| session.classify(e))
+        .map_err(|e| session.classify(&e))
 }
 
 /// One ref to push.
@@ -344,7 +342,7 @@ pub struct PushSpec {
 }
 
 /// Push one ref and check the server's per-ref answer.
-pub fn push(repo: &Repository, remote: &Remote, spec: &PushSpec) -> Result<(), GitError> {
+pub fn push(repo: &Repository, remote: &Remote, spec: &PushSpec) -> Result<Push> {
     let session = Session::new(remote);
     let statuses: RefCell<Vec<(String, Option<String>)>> = RefCell::new(Vec::new());
     let lease_broken = Cell::new(false);
@@ -378,29 +376,39 @@ pub fn push(repo: &Repository, remote: &Remote, spec: &PushSpec) -> Result<(), G
         let refspec = format!("{force}{}:{}", spec.commit, spec.dst);
         let mut r = repo
             .remote_anonymous(&remote.url)
-            .map_err(|e| GitError::Other(e.message().to_string()))?;
+            .map_err(|e| StepError::usage(format!("--repo-url: {}", e.message())))?;
         r.push(&[refspec.as_str()], Some(&mut po))
     };
     if lease_broken.get() {
-        return Err(GitError::LeaseBroken {
-            refname: spec.dst.clone(),
-        });
+        return Ok(Push::Raced(format!(
+            "{} changed on the remote since it was fetched",
+            spec.dst
+        )));
     }
-    result.map_err(|e| session.classify(e))?;
+    if let Err(e) = result {
+        if e.code() == ErrorCode::NotFastForward && !ct_step::signal::is_terminated() {
+            return Ok(Push::Raced(
+                "the remote branch moved (non-fast-forward)".into(),
+            ));
+        }
+        return Err(session.classify(&e));
+    }
     let statuses = statuses.into_inner();
     if let Some((refname, Some(message))) = statuses.iter().find(|(_, s)| s.is_some()) {
-        return Err(GitError::Rejected {
-            refname: refname.clone(),
-            message: message.clone(),
-        });
+        let what = format!("the server rejected the update of {refname}: {message}");
+        return if is_race_message(message) {
+            Ok(Push::Raced(what))
+        } else {
+            Err(StepError::remote(what))
+        };
     }
     if !statuses.iter().any(|(r, _)| r == &spec.dst) {
-        return Err(GitError::Other(format!(
+        return Err(StepError::remote(format!(
             "the server did not report the status of {}",
             spec.dst
         )));
     }
-    Ok(())
+    Ok(Push::Done)
 }
 
 /// A private temporary directory (mode 0700) for a bare repository; removed on drop.
@@ -408,14 +416,14 @@ pub fn private_tempdir() -> std::io::Result<tempfile::TempDir> {
     tempfile::Builder::new().prefix("bump-gitops-").tempdir()
 }
 
-/// Open the repository containing `dir` (a checkout).
-pub fn open_checkout(dir: &Path) -> Result<Repository, String> {
+/// Open the repository containing `dir` (a checkout); not one is a usage error.
+pub fn open_checkout(dir: &Path) -> Result<Repository> {
     Repository::open(dir).map_err(|e| {
-        format!(
+        StepError::usage(format!(
             "--repo-dir {}: not a git checkout ({}); clone it first or drop --repo-dir",
             dir.display(),
             e.message()
-        )
+        ))
     })
 }
 
@@ -452,9 +460,13 @@ mod tests {
             "git.example.com/r.git",
             "https://git.example.com/r.git?x=1",
             "file:///tmp/r.git",
+            "https://git.example.com/a\nb.git",
+            "https://git.example.com/a\tb.git",
+            "https://git.example.com/a b.git",
         ] {
             let e = parse_repo_url(bad).unwrap_err();
-            assert!(!e.contains("secret"), "{e}");
+            assert_eq!(e.exit_code(), 2);
+            assert!(!e.to_string().contains("secret"), "{e}");
         }
     }
 
@@ -493,14 +505,8 @@ mod tests {
 
     #[test]
     fn races_are_told_apart_from_refusals() {
-        assert!(GitError::NotFastForward.is_race());
-        let r = |m: &str| GitError::Rejected {
-            refname: "refs/heads/main".into(),
-            message: m.into(),
-        };
-        assert!(r("failed to update ref").is_race());
-        assert!(r("cannot lock ref 'refs/heads/main'").is_race());
-        assert!(!r("pre-receive hook declined").is_race());
-        assert!(!GitError::Auth("x".into()).is_race());
+        assert!(is_race_message("failed to update ref"));
+        assert!(is_race_message("cannot lock ref 'refs/heads/main'"));
+        assert!(!is_race_message("pre-receive hook declined"));
     }
 }

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use ct_step::StepError;
+
 /// One step of a [`KeyPath`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Segment {
@@ -73,13 +75,16 @@ impl fmt::Display for KeyPath {
     }
 }
 
+/// Syntax errors are usage errors (exit 2).
 impl FromStr for KeyPath {
-    type Err = String;
+    type Err = StepError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, StepError> {
         let text = s.strip_prefix('.').unwrap_or(s);
         if text.is_empty() {
-            return Err("empty key; write e.g. version or model.image.tag".into());
+            return Err(StepError::usage(
+                "empty key; write e.g. version or model.image.tag",
+            ));
         }
         let mut segments = Vec::new();
         let mut key = String::new();
@@ -93,19 +98,21 @@ impl FromStr for KeyPath {
                         key.push(n);
                         have_key = true;
                     }
-                    None => return Err(format!("key `{s}` ends with a lone `\\`")),
+                    None => {
+                        return Err(StepError::usage(format!("key `{s}` ends with a lone `\\`")));
+                    }
                 },
                 '.' => {
                     if have_key {
                         segments.push(Segment::Key(std::mem::take(&mut key)));
                     } else if !matches!(segments.last(), Some(Segment::Index(_))) {
-                        return Err(format!(
+                        return Err(StepError::usage(format!(
                             "key `{s}` has an empty segment; write `a.b`, escape a literal dot as `\\.`"
-                        ));
+                        )));
                     }
                     have_key = false;
                     if chars.peek().is_none() {
-                        return Err(format!("key `{s}` ends with `.`"));
+                        return Err(StepError::usage(format!("key `{s}` ends with `.`")));
                     }
                 }
                 '[' => {
@@ -115,9 +122,9 @@ impl FromStr for KeyPath {
                     } else if segments.is_empty()
                         || !matches!(segments.last(), Some(Segment::Index(_)))
                     {
-                        return Err(format!(
+                        return Err(StepError::usage(format!(
                             "key `{s}`: `[N]` must follow a key, e.g. containers[0].image"
-                        ));
+                        )));
                     }
                     let mut digits = String::new();
                     loop {
@@ -125,27 +132,29 @@ impl FromStr for KeyPath {
                             Some(']') => break,
                             Some(d) if d.is_ascii_digit() => digits.push(d),
                             _ => {
-                                return Err(format!(
+                                return Err(StepError::usage(format!(
                                     "key `{s}`: write a sequence index as [N] with digits only (escape a literal `[` as `\\[`)"
-                                ));
+                                )));
                             }
                         }
                     }
-                    let idx = digits
-                        .parse::<usize>()
-                        .map_err(|_| format!("key `{s}`: `[{digits}]` is not an index"))?;
+                    let idx = digits.parse::<usize>().map_err(|_| {
+                        StepError::usage(format!("key `{s}`: `[{digits}]` is not an index"))
+                    })?;
                     segments.push(Segment::Index(idx));
                     if let Some(&n) = chars.peek()
                         && n != '.'
                         && n != '['
                     {
-                        return Err(format!("key `{s}`: expected `.` or `[` after `[{idx}]`"));
+                        return Err(StepError::usage(format!(
+                            "key `{s}`: expected `.` or `[` after `[{idx}]`"
+                        )));
                     }
                 }
                 ']' => {
-                    return Err(format!(
+                    return Err(StepError::usage(format!(
                         "key `{s}`: unmatched `]` (escape a literal one as `\\]`)"
-                    ));
+                    )));
                 }
                 c => {
                     key.push(c);
@@ -160,9 +169,12 @@ impl FromStr for KeyPath {
             .iter()
             .any(|s| matches!(s, Segment::Key(k) if k.chars().any(char::is_control)))
         {
-            return Err(format!("key `{s}` contains a control character"));
+            return Err(StepError::usage(format!(
+                "key `{s}` contains a control character"
+            )));
         }
-        KeyPath::from_segments(segments).ok_or_else(|| format!("key `{s}` is empty"))
+        KeyPath::from_segments(segments)
+            .ok_or_else(|| StepError::usage(format!("key `{s}` is empty")))
     }
 }
 

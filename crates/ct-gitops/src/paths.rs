@@ -5,6 +5,7 @@
 //! path can only reach an entry of the commit's tree: no `..`, no absolute paths, no `.git`,
 //! and no symbolic link anywhere on the way.
 
+use ct_step::StepError;
 use git2::{FileMode, ObjectType, Oid, Repository, Tree};
 
 /// A validated path inside the repository, `/`-separated, relative, without `.`/`..`.
@@ -15,34 +16,34 @@ pub struct RepoPath {
 
 impl RepoPath {
     /// Validate `s` as a repository-relative file path.
-    pub fn parse(s: &str) -> Result<RepoPath, String> {
+    pub fn parse(s: &str) -> ct_step::Result<RepoPath> {
         let hint = "write a path relative to the repository root, e.g. model-deployments/test/jukebox/config.yaml";
         if s.is_empty() {
-            return Err(format!("the file path is empty; {hint}"));
+            return Err(StepError::usage(format!("the file path is empty; {hint}")));
         }
         if s.starts_with('/') {
-            return Err(format!("`{s}` is absolute; {hint}"));
+            return Err(StepError::usage(format!("`{s}` is absolute; {hint}")));
         }
         if s.contains('\\') || s.chars().any(char::is_control) {
-            return Err(format!(
+            return Err(StepError::usage(format!(
                 "`{s}` contains a backslash or control character; {hint}"
-            ));
+            )));
         }
         let mut components = Vec::new();
         for c in s.split('/') {
             match c {
                 "" => {
-                    return Err(format!(
+                    return Err(StepError::usage(format!(
                         "`{s}` has an empty path component (`//` or a trailing `/`); {hint}"
-                    ));
+                    )));
                 }
                 "." | ".." => {
-                    return Err(format!(
+                    return Err(StepError::usage(format!(
                         "`{s}` contains `{c}`; paths must stay inside the repository; {hint}"
-                    ));
+                    )));
                 }
                 c if c.eq_ignore_ascii_case(".git") => {
-                    return Err(format!("`{s}` points into .git; {hint}"));
+                    return Err(StepError::usage(format!("`{s}` points into .git; {hint}")));
                 }
                 c => components.push(c.to_string()),
             }
@@ -51,7 +52,7 @@ impl RepoPath {
     }
 
     /// `model-deployments/<environment>/<app>/config.yaml`, after validating both names.
-    pub fn for_app(environment: &str, app: &str) -> Result<RepoPath, String> {
+    pub fn for_app(environment: &str, app: &str) -> ct_step::Result<RepoPath> {
         validate_name("--environment", environment)?;
         validate_name("--app", app)?;
         RepoPath::parse(&format!(
@@ -72,7 +73,7 @@ impl std::fmt::Display for RepoPath {
 
 /// An app or environment name: one path component of letters, digits, `.`, `_`, `-`, not
 /// starting with `.` or `-`, at most 253 characters.
-pub fn validate_name(flag: &str, v: &str) -> Result<(), String> {
+pub fn validate_name(flag: &str, v: &str) -> ct_step::Result<()> {
     let ok = !v.is_empty()
         && v.len() <= 253
         && !v.starts_with(['.', '-'])
@@ -81,9 +82,9 @@ pub fn validate_name(flag: &str, v: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
+        Err(StepError::usage(format!(
             "{flag} `{v}` is not a valid name; use letters, digits, `.`, `_` and `-` (not starting with `.` or `-`)"
-        ))
+        )))
     }
 }
 
@@ -96,35 +97,39 @@ pub struct FileEntry {
 
 /// Find `path` in `tree`. Every directory on the way must be a tree and the file a regular
 /// blob: symbolic links (which could lead outside the repository) and submodules are refused.
-pub fn lookup(repo: &Repository, tree: &Tree<'_>, path: &RepoPath) -> Result<FileEntry, String> {
+pub fn lookup(repo: &Repository, tree: &Tree<'_>, path: &RepoPath) -> ct_step::Result<FileEntry> {
     let mut current = tree.clone();
     let n = path.components.len();
     for (i, name) in path.components.iter().enumerate() {
         let so_far = path.components[..=i].join("/");
         let entry = current
             .get_name(name)
-            .ok_or_else(|| format!("`{so_far}` does not exist in the repository"))?
+            .ok_or_else(|| {
+                StepError::usage(format!("`{so_far}` does not exist in the repository"))
+            })?
             .to_owned();
         let mode = entry.filemode();
         if mode == i32::from(FileMode::Link) {
-            return Err(format!(
+            return Err(StepError::usage(format!(
                 "`{so_far}` is a symbolic link; refusing to follow links (they can lead outside the repository)"
-            ));
+            )));
         }
         if i + 1 < n {
             if entry.kind() != Some(ObjectType::Tree) {
-                return Err(format!("`{so_far}` is not a directory"));
+                return Err(StepError::usage(format!("`{so_far}` is not a directory")));
             }
             current = repo
                 .find_tree(entry.id())
-                .map_err(|e| format!("cannot read directory `{so_far}`: {e}"))?;
+                .map_err(|e| StepError::remote(format!("cannot read directory `{so_far}`: {e}")))?;
         } else {
             let mode = if mode == i32::from(FileMode::Blob) {
                 FileMode::Blob
             } else if mode == i32::from(FileMode::BlobExecutable) {
                 FileMode::BlobExecutable
             } else {
-                return Err(format!("`{so_far}` is not a regular file"));
+                return Err(StepError::usage(format!(
+                    "`{so_far}` is not a regular file"
+                )));
             };
             return Ok(FileEntry {
                 blob: entry.id(),
@@ -132,7 +137,7 @@ pub fn lookup(repo: &Repository, tree: &Tree<'_>, path: &RepoPath) -> Result<Fil
             });
         }
     }
-    Err("empty path".into())
+    Err(StepError::usage("empty path"))
 }
 
 #[cfg(test)]
@@ -212,26 +217,31 @@ mod tests {
         assert!(
             lookup(&repo, &tree, &p("out/passwd"))
                 .unwrap_err()
+                .to_string()
                 .contains("symbolic link")
         );
         assert!(
             lookup(&repo, &tree, &p("out"))
                 .unwrap_err()
+                .to_string()
                 .contains("symbolic link")
         );
         assert!(
             lookup(&repo, &tree, &p("dir"))
                 .unwrap_err()
+                .to_string()
                 .contains("not a regular file")
         );
         assert!(
             lookup(&repo, &tree, &p("file.yaml/x"))
                 .unwrap_err()
+                .to_string()
                 .contains("not a directory")
         );
         assert!(
             lookup(&repo, &tree, &p("nope.yaml"))
                 .unwrap_err()
+                .to_string()
                 .contains("does not exist")
         );
     }

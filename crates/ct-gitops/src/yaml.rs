@@ -21,8 +21,9 @@ pub mod scan;
 use std::fmt;
 
 use crate::keypath::{KeyPath, Segment, display_segments};
+use ct_step::StepError;
 use scalar::Style;
-use scan::{Kind, Node, ScanError};
+use scan::{Kind, Node};
 
 /// One requested assignment `key=value`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,14 +33,24 @@ pub struct Setting {
 }
 
 impl Setting {
-    /// Parse `KEY=VALUE` (split at the first `=`).
-    pub fn parse(s: &str) -> Result<Setting, String> {
-        let (k, v) = s
-            .split_once('=')
-            .ok_or_else(|| format!("`{s}` has no `=`; write KEY=VALUE, e.g. version=1.2.3"))?;
-        let key: KeyPath = k.trim().parse()?;
-        if v.contains('\0') {
-            return Err(format!("value of `{key}` contains a NUL byte"));
+    /// Parse one `--set KEY=VALUE` (split at the first `=`). The value is one single-line
+    /// value: a control character in it (a newline, a carriage return, a tab, ...) is a usage
+    /// error, never a second setting. Errors name `--set`.
+    pub fn parse(s: &str) -> ct_step::Result<Setting> {
+        let shown = s.escape_debug();
+        let (k, v) = s.split_once('=').ok_or_else(|| {
+            StepError::usage(format!(
+                "--set `{shown}` has no `=`; write KEY=VALUE, e.g. version=1.2.3"
+            ))
+        })?;
+        let key: KeyPath = k
+            .trim()
+            .parse()
+            .map_err(|e: StepError| StepError::usage(format!("--set {e}")))?;
+        if v.chars().any(char::is_control) {
+            return Err(StepError::usage(format!(
+                "--set `{shown}`: the value of `{key}` has a control character (newline?); values are single-line text"
+            )));
         }
         Ok(Setting {
             key,
@@ -71,34 +82,12 @@ pub struct Edited {
     pub changes: Vec<Change>,
 }
 
-/// Why an edit was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EditError {
-    /// The file itself is not editable (invalid YAML, several documents, …).
-    File(String),
-    /// A requested key cannot be set (missing, not a scalar, …).
-    Key(String),
-    /// The edit did not verify (a bug guard: nothing is written).
-    Verify(String),
-}
-
-impl fmt::Display for EditError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EditError::File(m) | EditError::Key(m) => f.write_str(m),
-            EditError::Verify(m) => {
-                write!(f, "refusing to write an edit that does not verify: {m}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for EditError {}
-
-impl From<ScanError> for EditError {
-    fn from(e: ScanError) -> Self {
-        EditError::File(e.0)
-    }
+/// An edit that did not verify (a bug guard: nothing is written). A usage error: the file
+/// has to be edited by hand.
+fn unverified(m: impl fmt::Display) -> StepError {
+    StepError::usage(format!(
+        "refusing to write an edit that does not verify: {m}"
+    ))
 }
 
 /// Set every `settings` key to its string value in `src`.
@@ -106,12 +95,12 @@ impl From<ScanError> for EditError {
 /// A missing key is an error unless `create_missing`, in which case it is added as the last
 /// entry of its (existing) parent mapping: a new line at the mapping's indentation with the
 /// file's line ending, or `, key: value` inside a flow mapping.
-pub fn apply(src: &str, settings: &[Setting], create_missing: bool) -> Result<Edited, EditError> {
+pub fn apply(src: &str, settings: &[Setting], create_missing: bool) -> ct_step::Result<Edited> {
     let original = scan::scan(src)?;
-    check_independent_parse(src).map_err(EditError::File)?;
+    check_independent_parse(src)?;
     for (i, a) in settings.iter().enumerate() {
         if settings[..i].iter().any(|b| b.key == a.key) {
-            return Err(EditError::Key(format!(
+            return Err(StepError::usage(format!(
                 "key `{}` is set twice; pass each key once",
                 a.key
             )));
@@ -120,7 +109,7 @@ pub fn apply(src: &str, settings: &[Setting], create_missing: bool) -> Result<Ed
             let (x, y) = (a.key.segments(), b.key.segments());
             x.starts_with(y) || y.starts_with(x)
         }) {
-            return Err(EditError::Key(format!(
+            return Err(StepError::usage(format!(
                 "key `{}` overlaps another --set key; a value cannot also be a mapping",
                 a.key
             )));
@@ -162,7 +151,7 @@ fn set_one(
     nodes: &[Node],
     s: &Setting,
     create_missing: bool,
-) -> Result<(String, Change), EditError> {
+) -> ct_step::Result<(String, Change)> {
     let key = &s.key;
     let Some(node) = find(nodes, key.segments()) else {
         return insert(src, nodes, s, create_missing);
@@ -170,7 +159,7 @@ fn set_one(
     let sc = match &node.kind {
         Kind::Scalar(sc) => sc,
         other => {
-            return Err(EditError::Key(format!(
+            return Err(StepError::usage(format!(
                 "`{key}` is {}, not a scalar value; set a key below it, e.g. `{key}.name`",
                 kind_name(other)
             )));
@@ -180,24 +169,24 @@ fn set_one(
         None => false,
         Some("tag:yaml.org,2002:str") => true,
         Some(t) => {
-            return Err(EditError::Key(format!(
+            return Err(StepError::usage(format!(
                 "`{key}` has the explicit tag {t}; remove the tag or edit the file by hand"
             )));
         }
     };
     if sc.anchor != 0 {
-        return Err(EditError::Key(format!(
+        return Err(StepError::usage(format!(
             "`{key}` has an anchor (&name) that other nodes may refer to; edit the file by hand"
         )));
     }
     if matches!(sc.style, Style::Literal | Style::Folded) {
-        return Err(EditError::Key(format!(
+        return Err(StepError::usage(format!(
             "`{key}` is a block scalar (| or >); only single-line values can be set"
         )));
     }
     let old_text = &src[sc.start..sc.end];
     if old_text.contains(['\n', '\r']) {
-        return Err(EditError::Key(format!(
+        return Err(StepError::usage(format!(
             "`{key}` spans several lines; only single-line values can be set"
         )));
     }
@@ -212,7 +201,7 @@ fn set_one(
     let out = if sc.implicit_empty {
         // `key:` with no value: the empty range sits on the `:`; write ` value` after it.
         if src.as_bytes().get(sc.start) != Some(&b':') {
-            return Err(EditError::Key(format!(
+            return Err(StepError::usage(format!(
                 "`{key}` has an empty value in a position this editor cannot write to; set a value by hand first"
             )));
         }
@@ -257,14 +246,14 @@ fn insert(
     nodes: &[Node],
     s: &Setting,
     create_missing: bool,
-) -> Result<(String, Change), EditError> {
+) -> ct_step::Result<(String, Change)> {
     let key = &s.key;
     let parent_path = key.parent();
     let parent = find(nodes, parent_path);
     let name = match key.last() {
         Segment::Key(k) => k.clone(),
         Segment::Index(i) => {
-            return Err(EditError::Key(match parent {
+            return Err(StepError::usage(match parent {
                 Some(Node {
                     kind: Kind::Sequence,
                     ..
@@ -276,7 +265,7 @@ fn insert(
     let map = match parent.map(|p| &p.kind) {
         Some(Kind::Mapping(m)) => m,
         Some(other) => {
-            return Err(EditError::Key(format!(
+            return Err(StepError::usage(format!(
                 "cannot set `{key}`: `{}` is {}, not a mapping",
                 display_segments(parent_path),
                 kind_name(other)
@@ -288,7 +277,7 @@ fn insert(
                 p.pop();
             }
             let missing = &parent_path[..(p.len() + 1).min(parent_path.len())];
-            return Err(EditError::Key(format!(
+            return Err(StepError::usage(format!(
                 "`{key}` does not exist: `{}` is missing{}",
                 display_segments(missing),
                 if create_missing {
@@ -300,12 +289,12 @@ fn insert(
         }
     };
     if !create_missing {
-        return Err(EditError::Key(format!(
+        return Err(StepError::usage(format!(
             "`{key}` does not exist in the file; check the key or pass --create-missing to add it"
         )));
     }
     if map.anchor != 0 || map.tag.is_some() {
-        return Err(EditError::Key(format!(
+        return Err(StepError::usage(format!(
             "cannot add `{key}`: its parent mapping has an anchor or tag; edit the file by hand"
         )));
     }
@@ -317,7 +306,7 @@ fn insert(
     let out = if map.flow {
         let close = map
             .close
-            .ok_or_else(|| EditError::Verify("flow mapping without `}`".into()))?;
+            .ok_or_else(|| unverified("flow mapping without `}`"))?;
         let mut p = close;
         let b = src.as_bytes();
         while p > 0 && matches!(b[p - 1], b' ' | b'\t' | b'\r' | b'\n') {
@@ -382,8 +371,8 @@ fn verify(
     text: &str,
     settings: &[Setting],
     created: &[Vec<Segment>],
-) -> Result<(), EditError> {
-    let edited = scan::scan(text).map_err(|e| EditError::Verify(e.0))?;
+) -> ct_step::Result<()> {
+    let edited = scan::scan(text).map_err(|e| unverified(e.message()))?;
     let targeted = |n: &Node| {
         settings
             .iter()
@@ -397,9 +386,7 @@ fn verify(
             .collect()
     };
     if keep(original) != keep(&edited) {
-        return Err(EditError::Verify(
-            "a value other than the targets changed".into(),
-        ));
+        return Err(unverified("a value other than the targets changed"));
     }
     for s in settings {
         match find(&edited, s.key.segments()).map(|n| &n.kind) {
@@ -411,21 +398,18 @@ fn verify(
                         sc.tag.as_deref() == Some("tag:yaml.org,2002:str"),
                     ) => {}
             other => {
-                return Err(EditError::Verify(format!(
-                    "`{}` reads back as {other:?}",
-                    s.key
-                )));
+                return Err(unverified(format!("`{}` reads back as {other:?}", s.key)));
             }
         }
     }
     for c in created {
         if !settings.iter().any(|s| s.key.segments() == c.as_slice()) {
-            return Err(EditError::Verify("unexpected created key".into()));
+            return Err(unverified("unexpected created key"));
         }
     }
     // An independent parser must agree.
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
-        .map_err(|e| EditError::Verify(format!("libyaml cannot parse the result: {e}")))?;
+        .map_err(|e| unverified(format!("libyaml cannot parse the result: {e}")))?;
     for s in settings {
         let mut v = &doc;
         for seg in s.key.segments() {
@@ -436,24 +420,20 @@ fn verify(
                 (Segment::Index(i), serde_yaml_ng::Value::Sequence(q)) => q.get(*i),
                 _ => None,
             };
-            v = next
-                .ok_or_else(|| EditError::Verify(format!("libyaml does not find `{}`", s.key)))?;
+            v = next.ok_or_else(|| unverified(format!("libyaml does not find `{}`", s.key)))?;
         }
         if v.as_str() != Some(s.value.as_str()) {
-            return Err(EditError::Verify(format!(
-                "libyaml reads `{}` as {v:?}",
-                s.key
-            )));
+            return Err(unverified(format!("libyaml reads `{}` as {v:?}", s.key)));
         }
     }
     Ok(())
 }
 
 /// The file must also parse with libyaml (serde_yaml_ng), as one document.
-fn check_independent_parse(src: &str) -> Result<(), String> {
+fn check_independent_parse(src: &str) -> ct_step::Result<()> {
     serde_yaml_ng::from_str::<serde_yaml_ng::Value>(src)
         .map(|_| ())
-        .map_err(|e| format!("not valid YAML: {e}"))
+        .map_err(|e| StepError::usage(format!("not valid YAML: {e}")))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The v2beta1 calls the steps make, with the kfp SDK's request shapes.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -74,20 +75,50 @@ pub fn idempotency_marker(key: &str) -> String {
     format!("ct-steps idempotency-key {key}")
 }
 
-/// Keys are IDs such as a TaskRun UID: 1-128 characters of `A-Z a-z 0-9 . _ : -`.
+/// An ID as the steps pass them: 1-`max` of `A-Z a-z 0-9 . _ : -`, and not `.` or `..` (IDs go
+/// into request paths and filters).
+fn is_id(s: &str, max: usize) -> bool {
+    (1..=max).contains(&s.len())
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+}
+
+/// Keys are IDs such as a PipelineRun UID: 1-128 characters of `A-Z a-z 0-9 . _ : -`.
 pub fn validate_idempotency_key(key: &str) -> Result<()> {
-    let ok = !key.is_empty()
-        && key.len() <= 128
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
-    if ok {
+    if is_id(key, 128) {
         Ok(())
     } else {
         Err(StepError::usage(format!(
-            "--idempotency-key `{key}`: use 1-128 characters of A-Z a-z 0-9 . _ : - (e.g. $(context.taskRun.uid))"
+            "--idempotency-key `{}`: use 1-128 characters of A-Z a-z 0-9 . _ : - (e.g. $(context.pipelineRun.uid)-train)",
+            key.escape_debug()
         )))
     }
+}
+
+/// A run id as the server makes them (a UUID): 1-256 of `A-Z a-z 0-9 . _ : -`, not `.` or
+/// `..` (it goes into the request path). `source` names the input, e.g. `--run-id`.
+pub fn validate_run_id(source: &str, id: &str) -> Result<()> {
+    if is_id(id, 256) {
+        Ok(())
+    } else {
+        Err(StepError::usage(format!(
+            "{source}: `{}` is not a run id; pass the KFP_RUN_ID result of execute-ds-pipeline",
+            id.escape_debug()
+        )))
+    }
+}
+
+/// Outcome of one terminate request.
+#[derive(Debug)]
+pub enum Terminate {
+    /// The server accepted it (2xx).
+    Accepted,
+    /// Network, 429 or 5xx: worth trying again.
+    Transient(StepError),
+    /// Any other status (403, 404, ...): trying again will not help.
+    Refused(StepError),
 }
 
 /// Outcome of one poll: the run, an error worth retrying later, or a fatal one.
@@ -295,7 +326,9 @@ impl KfpClient {
     /// Create the run. With an idempotency key: reuse a run already created with it, and after
     /// an ambiguous failure (timeout, dropped connection, 5xx) look for the run before trying
     /// again, so no second run is ever created. Returns the run and whether it was reused.
-    pub async fn create_run(&self, req: &CreateRun) -> Result<(Run, bool)> {
+    /// `posted` is set when the first create request is sent: from then on a run may exist
+    /// even if no answer ever arrives (a cancel must look for it by its key).
+    pub async fn create_run(&self, req: &CreateRun, posted: &AtomicBool) -> Result<(Run, bool)> {
         if let Some(key) = &req.idempotency_key
             && let Some(run) = self.find_run_by_key(&req.experiment_id, key).await?
         {
@@ -309,6 +342,7 @@ impl KfpClient {
         let path = format!("{API}/runs");
         let mut attempt = 0u32;
         loop {
+            posted.store(true, Ordering::SeqCst);
             let failure = match self.api.post(&path).json(&body).send().await {
                 Ok(resp) if resp.is_success() => {
                     let run: Run = resp.json()?;
@@ -404,13 +438,33 @@ impl KfpClient {
 
     /// `POST /runs/{id}:terminate` (safe to repeat).
     pub async fn terminate_run(&self, run_id: &str, timeout: Duration) -> Result<()> {
-        self.api
+        match self.request_terminate(run_id, timeout).await {
+            Terminate::Accepted => Ok(()),
+            Terminate::Transient(e) | Terminate::Refused(e) => Err(e),
+        }
+    }
+
+    /// `POST /runs/{id}:terminate`, classified: accepted (2xx), a failure worth retrying
+    /// (network, 429, 5xx; after the HTTP client's own retries), or refused (any other status).
+    pub async fn request_terminate(&self, run_id: &str, timeout: Duration) -> Terminate {
+        let resp = match self
+            .api
             .post(&format!("{API}/runs/{}:terminate", segment(run_id)))
             .idempotent()
             .timeout(timeout)
-            .send_ok()
+            .send()
             .await
-            .map(|_| ())
+        {
+            Ok(r) => r,
+            Err(e) => return Terminate::Transient(e),
+        };
+        if resp.is_success() {
+            Terminate::Accepted
+        } else if resp.status == StatusCode::TOO_MANY_REQUESTS || resp.status.is_server_error() {
+            Terminate::Transient(resp.error())
+        } else {
+            Terminate::Refused(resp.error())
+        }
     }
 }
 
@@ -450,10 +504,28 @@ mod tests {
     }
 
     #[test]
-    fn idempotency_keys_are_validated() {
+    fn idempotency_keys_and_run_ids_are_validated() {
         validate_idempotency_key("0b6c3e2a-1f1e-4c8e-9d7a-2f7f0e5c9a11").unwrap();
-        for bad in ["", "a b", "a+b", "ü", &"x".repeat(129)] {
+        for bad in ["", "a b", "a+b", "ü", "..", &"x".repeat(129)] {
             assert_eq!(validate_idempotency_key(bad).unwrap_err().exit_code(), 2);
+        }
+        validate_run_id("--run-id", "0b6c3e2a-1f1e-4c8e-9d7a-2f7f0e5c9a11").unwrap();
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "%2e%2e",
+            "a b",
+            "a\nb",
+            &"a".repeat(257),
+        ] {
+            assert_eq!(
+                validate_run_id("--run-id", bad).unwrap_err().exit_code(),
+                2,
+                "{bad:?}"
+            );
         }
     }
 }

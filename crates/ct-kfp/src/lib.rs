@@ -8,8 +8,11 @@
 //!   creation, run get/terminate.
 //! - [`wait`]: the wait loop with per-task progress, timeout and cancellation, and
 //!   terminate-then-wait for clean-up.
+//! - [`cancel`]: stopping a run (by id, or by its idempotency key) after SIGTERM, within the
+//!   cancel budget.
 //! - [`filter`]: the list `filter` JSON, byte-for-byte as the kfp SDK writes it.
 
+pub mod cancel;
 pub mod client;
 pub mod filter;
 pub mod model;
@@ -17,7 +20,7 @@ pub mod package;
 pub mod params;
 pub mod wait;
 
-pub use client::{CreateRun, KfpClient, RunSource};
+pub use client::{CreateRun, KfpClient, RunSource, validate_run_id};
 pub use model::{Experiment, Pipeline, PipelineVersion, Run, RunState};
 pub use package::PipelinePackage;
 pub use params::{ParamDecl, ParamType};
@@ -35,7 +38,7 @@ pub fn endpoint(
     namespace: Option<&str>,
 ) -> ct_step::Result<(String, Option<String>)> {
     let namespace = match namespace.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(ns) => Some(ns.to_string()),
+        Some(ns) => Some(validate_namespace(ns)?.to_string()),
         None if std::path::Path::new(ct_step::incluster::NAMESPACE_FILE).exists() => {
             Some(ct_step::incluster::namespace(None)?)
         }
@@ -51,6 +54,42 @@ pub fn endpoint(
         }
     };
     Ok((url, namespace))
+}
+
+/// A Kubernetes namespace name (RFC 1123 label): 1-63 of `a-z 0-9 -`, alphanumeric at both ends.
+pub fn validate_namespace(ns: &str) -> ct_step::Result<&str> {
+    let ok = !ns.is_empty()
+        && ns.len() <= 63
+        && ns
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !ns.starts_with('-')
+        && !ns.ends_with('-');
+    if ok {
+        Ok(ns)
+    } else {
+        Err(ct_step::StepError::usage(format!(
+            "--namespace {ns:?}: not a namespace name; use 1-63 of a-z, 0-9 and -"
+        )))
+    }
+}
+
+/// A name sent to the server as text (experiment, run, pipeline, version): not empty after
+/// trimming, at most 512 bytes, no control character (a newline would make it two lines in
+/// every list and log). Returns the trimmed name.
+pub fn validate_name<'a>(flag: &str, name: &'a str) -> ct_step::Result<&'a str> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ct_step::StepError::usage(format!(
+            "{flag} is empty; pass a name"
+        )));
+    }
+    if name.len() > 512 || name.chars().any(char::is_control) {
+        return Err(ct_step::StepError::usage(format!(
+            "{flag} {name:?}: use a single-line name of at most 512 bytes, without control characters"
+        )));
+    }
+    Ok(name)
 }
 
 /// API prefix of every v2beta1 endpoint.
@@ -82,6 +121,29 @@ mod tests {
             let e = endpoint(None, Some("")).unwrap_err();
             assert_eq!(e.exit_code(), 2);
             assert!(e.to_string().contains("--kfp-url"), "{e}");
+        }
+    }
+
+    #[test]
+    fn names_and_namespaces_are_checked_locally() {
+        assert_eq!(validate_namespace("jukebox-ci").unwrap(), "jukebox-ci");
+        for bad in ["", "a b", "A", "-a", "a/../b", "a\nb", &"a".repeat(64)] {
+            assert_eq!(
+                validate_namespace(bad).unwrap_err().exit_code(),
+                2,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            validate_name("--experiment", " jükebox ").unwrap(),
+            "jükebox"
+        );
+        for bad in ["", " ", "a\nb", "a\rb", "a\tb", &"a".repeat(513)] {
+            assert_eq!(
+                validate_name("--experiment", bad).unwrap_err().exit_code(),
+                2,
+                "{bad:?}"
+            );
         }
     }
 

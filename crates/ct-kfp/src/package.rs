@@ -11,7 +11,8 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use ct_step::{Result, ResultExt, StepError};
+use ct_step::input::{MAX_PIPELINE_PACKAGE, read_text_bounded};
+use ct_step::{Result, StepError};
 
 use crate::params::{self, ParamDecl};
 
@@ -27,10 +28,10 @@ pub struct PipelinePackage {
 }
 
 impl PipelinePackage {
-    /// Read and parse `--pipeline-package FILE`.
+    /// Read (at most [`MAX_PIPELINE_PACKAGE`]) and parse `--pipeline-package FILE`.
     pub fn load(path: &Path) -> Result<Self> {
         let label = format!("--pipeline-package {}", path.display());
-        let text = std::fs::read_to_string(path).usage_err(format!("{label}: cannot read"))?;
+        let text = read_text_bounded(path, MAX_PIPELINE_PACKAGE, "--pipeline-package")?;
         Self::parse(&text, &label)
     }
 

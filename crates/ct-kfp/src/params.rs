@@ -11,7 +11,8 @@ use std::path::Path;
 
 use serde_json::{Map, Number, Value};
 
-use ct_step::{Result, ResultExt, StepError};
+use ct_step::input::{MAX_PARAMETERS_FILE, read_text_bounded};
+use ct_step::{Result, StepError};
 
 /// The IR `parameterType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,20 +155,23 @@ pub fn declared(ir: &Value, label: &str) -> Result<Vec<ParamDecl>> {
         .collect()
 }
 
-/// Split one `--param KEY=VALUE`.
+/// Split one `--param KEY=VALUE` at the first `=`. The value is one value, whatever it holds
+/// (a newline in it does not start another parameter); the key has no control character.
 pub fn parse_param_flag(s: &str) -> Result<(String, String)> {
     match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        Some((k, v)) if !k.trim().is_empty() && !k.chars().any(char::is_control) => {
+            Ok((k.trim().to_string(), v.to_string()))
+        }
         _ => Err(StepError::usage(format!(
-            "--param {s}: write KEY=VALUE, e.g. --param epochs=10"
+            "--param {s:?}: write KEY=VALUE, e.g. --param epochs=10"
         ))),
     }
 }
 
-/// Read `--parameters-file`: a JSON object.
+/// Read `--parameters-file` (at most [`MAX_PARAMETERS_FILE`]): a JSON object.
 pub fn load_parameters_file(path: &Path) -> Result<Map<String, Value>> {
     let label = format!("--parameters-file {}", path.display());
-    let text = std::fs::read_to_string(path).usage_err(format!("{label}: cannot read"))?;
+    let text = read_text_bounded(path, MAX_PARAMETERS_FILE, "--parameters-file")?;
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(StepError::usage(format!(

@@ -24,7 +24,8 @@ pub struct WaitConfig {
     pub poll_interval: Duration,
     pub timeout: Duration,
     pub terminate_on_timeout: bool,
-    /// Consecutive failed polls (after the HTTP client's own retries) before giving up.
+    /// Consecutive failed polls (after the HTTP client's own retries) that end the wait: the
+    /// wait gives up on the `max_poll_errors`-th failure in a row (at the first with 0).
     pub max_poll_errors: u32,
     /// Timeout of the terminate request.
     pub terminate_timeout: Duration,
@@ -167,7 +168,7 @@ async fn poll_until_terminal(
             }
             Poll::Transient(e) => {
                 errors += 1;
-                if errors > cfg.max_poll_errors {
+                if errors >= cfg.max_poll_errors {
                     return Err(e.context(format!("{errors} polls in a row failed")));
                 }
                 tracing::warn!(

@@ -109,10 +109,15 @@ impl Request {
                 "--artifact-name is empty; pass the artifact's name or leave it out",
             ));
         }
+        if let Some(n) = artifact_name.filter(|n| n.chars().any(char::is_control)) {
+            return Err(StepError::usage(format!(
+                "--artifact-name {n:?} has control characters (newline?); pass a single-line value"
+            )));
+        }
         let mut props: Vec<(String, MetadataValue)> = Vec::new();
         // Blank entries come from an empty CT_PROPERTY (a Task param left at "").
         for spec in properties.iter().filter(|p| !p.trim().is_empty()) {
-            let (k, v) = parse_property(spec).map_err(StepError::usage)?;
+            let (k, v) = parse_property(spec)?;
             if k == RUN_ID_KEY || k == environment {
                 return Err(StepError::usage(format!(
                     "--property {spec:?}: {k} is set by the step itself (--kfp-run-id / --environment); drop this --property"
@@ -479,5 +484,15 @@ mod tests {
         assert!(empty.unwrap_err().to_string().contains("--version"));
         let nl = Request::new("m", "1", "test", "r\n", "a", "oci://x/y", None, &[]);
         assert!(nl.unwrap_err().to_string().contains("--kfp-run-id"));
+        let nl = Request::new("m", "1", "test", "r", "a", "oci://x/y", Some("a\rb"), &[]);
+        assert!(nl.unwrap_err().to_string().contains("--artifact-name"));
+        // One --property is one property: a newline inside is refused, not split.
+        let e = req(&["a=1\nb=2"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("control"), "{e}");
+        assert!(
+            req(&["note=caf\u{e9} \u{1F3B5}"]).is_ok(),
+            "non-ASCII is text"
+        );
     }
 }

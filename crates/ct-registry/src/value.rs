@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use ct_step::StepError;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -185,10 +186,6 @@ impl CustomProperties {
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
-    /// The raw JSON map.
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
-    }
 }
 
 impl From<Map<String, Value>> for CustomProperties {
@@ -199,42 +196,53 @@ impl From<Map<String, Value>> for CustomProperties {
 
 /// Parse `KEY=VALUE` (string) or `KEY:TYPE=VALUE` with TYPE one of `string`, `int`, `double`,
 /// `bool`. Errors name the input and the fix.
-pub fn parse_property(spec: &str) -> Result<(String, MetadataValue), String> {
+pub fn parse_property(spec: &str) -> ct_step::Result<(String, MetadataValue)> {
     let Some((lhs, value)) = spec.split_once('=') else {
-        return Err(format!(
+        return Err(StepError::usage(format!(
             "--property {spec:?}: write KEY=VALUE or KEY:TYPE=VALUE (TYPE: string, int, double, bool)"
-        ));
+        )));
     };
     let (key, kind) = match lhs.rsplit_once(':') {
         Some((k, t)) if matches!(t, "string" | "int" | "double" | "bool") => (k, t),
         _ => (lhs, "string"),
     };
     if key.is_empty() || key.chars().any(char::is_control) {
-        return Err(format!(
+        return Err(StepError::usage(format!(
             "--property {spec:?}: the key is empty or has control characters; write KEY=VALUE"
-        ));
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(StepError::usage(format!(
+            "--property {spec:?}: the value has control characters (newline?); each --property is one single-line value"
+        )));
     }
     let v = match kind {
-        "int" => value.trim().parse::<i32>().map(MetadataValue::int).map_err(|_| {
-            format!(
-                "--property {spec:?}: {value:?} is not a 32-bit integer; write e.g. {key}:int=42"
-            )
-        })?,
+        "int" => value
+            .trim()
+            .parse::<i32>()
+            .map(MetadataValue::int)
+            .map_err(|_| {
+                StepError::usage(format!(
+                    "--property {spec:?}: {value:?} is not a 32-bit integer; write e.g. {key}:int=42"
+                ))
+            })?,
         "double" => value
             .trim()
             .parse::<f64>()
             .ok()
             .and_then(MetadataValue::double)
             .ok_or_else(|| {
-                format!("--property {spec:?}: {value:?} is not a finite number; write e.g. {key}:double=0.93")
+                StepError::usage(format!(
+                    "--property {spec:?}: {value:?} is not a finite number; write e.g. {key}:double=0.93"
+                ))
             })?,
         "bool" => match value.trim() {
             "true" => MetadataValue::bool(true),
             "false" => MetadataValue::bool(false),
             _ => {
-                return Err(format!(
+                return Err(StepError::usage(format!(
                     "--property {spec:?}: {value:?} is not a bool; write {key}:bool=true or {key}:bool=false"
-                ));
+                )));
             }
         },
         _ => MetadataValue::string(value),
@@ -315,15 +323,19 @@ mod tests {
         assert!(
             parse_property("n:int=3000000000")
                 .unwrap_err()
+                .to_string()
                 .contains("32-bit")
         );
         assert!(parse_property("x:double=nan").is_err());
         assert!(
             parse_property("x:bool=yes")
                 .unwrap_err()
+                .to_string()
                 .contains("bool=true")
         );
-        assert!(parse_property("novalue").unwrap_err().contains("KEY=VALUE"));
+        let e = parse_property("novalue").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("KEY=VALUE"));
         assert!(parse_property("=v").is_err());
     }
 }

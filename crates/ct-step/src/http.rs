@@ -20,6 +20,7 @@ use url::Url;
 use crate::cli::HttpArgs;
 use crate::error::{Result, ResultExt, StepError};
 use crate::incluster;
+use crate::input::{MAX_CA_FILE, MAX_SECRET_FILE, read_bounded, read_text_bounded};
 use crate::log::register_secret;
 
 /// Environment variable holding a token when no token file is used.
@@ -49,27 +50,33 @@ pub enum TokenSource {
 impl TokenSource {
     /// `--token-file` when given, else `CT_TOKEN`, else the pod's service-account token file.
     pub fn resolve(token_file: Option<&Path>) -> TokenSource {
+        Self::explicit(token_file).unwrap_or_else(|| {
+            match incluster::default_file(None, incluster::TOKEN_FILE) {
+                Some(f) => TokenSource::File(f),
+                None => TokenSource::None,
+            }
+        })
+    }
+
+    /// `--token-file` when given, else `CT_TOKEN` when set; never the service-account token
+    /// (for APIs outside the cluster, such as a forge).
+    pub fn explicit(token_file: Option<&Path>) -> Option<TokenSource> {
         if let Some(f) = token_file {
-            return TokenSource::File(f.to_path_buf());
+            return Some(TokenSource::File(f.to_path_buf()));
         }
-        if let Ok(v) = std::env::var(TOKEN_ENV)
-            && !v.trim().is_empty()
-        {
-            return TokenSource::Value(v.trim().to_string());
-        }
-        match incluster::default_file(None, incluster::TOKEN_FILE) {
-            Some(f) => TokenSource::File(f),
-            None => TokenSource::None,
+        match std::env::var(TOKEN_ENV) {
+            Ok(v) if !v.trim().is_empty() => Some(TokenSource::Value(v.trim().to_string())),
+            _ => None,
         }
     }
 
-    /// The current token, trimmed, registered for log redaction.
+    /// The current token, trimmed, registered for log redaction. A token file is read with the
+    /// [`MAX_SECRET_FILE`] bound.
     pub fn read(&self) -> Result<Option<String>> {
         let token = match self {
             TokenSource::None => return Ok(None),
             TokenSource::Value(v) => v.clone(),
-            TokenSource::File(f) => std::fs::read_to_string(f)
-                .usage_err(format!("--token-file {}: cannot read", f.display()))?
+            TokenSource::File(f) => read_text_bounded(f, MAX_SECRET_FILE, "--token-file")?
                 .trim()
                 .to_string(),
         };
@@ -80,6 +87,15 @@ impl TokenSource {
             };
             return Err(StepError::usage(format!(
                 "{src}: the token is empty; put the token in it"
+            )));
+        }
+        if token.chars().any(|c| c.is_control() || c == ' ') {
+            let src = match self {
+                TokenSource::File(f) => format!("--token-file {}", f.display()),
+                _ => TOKEN_ENV.to_string(),
+            };
+            return Err(StepError::usage(format!(
+                "{src}: the token has a space or control character inside; put only the token in it"
             )));
         }
         register_secret(&token);
@@ -117,8 +133,17 @@ impl ClientConfig {
     }
 }
 
-/// Validate an http(s) base URL with no credentials, query or fragment.
+/// Validate an http(s) base URL with no credentials, query or fragment. Whitespace inside and
+/// control characters are refused (a URL parser would silently drop a tab or newline).
 pub fn parse_base_url(s: &str, flag: &str) -> Result<Url> {
+    if s.trim()
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(StepError::usage(format!(
+            "{flag} {s:?}: a URL has no spaces or control characters; write e.g. https://host:8443"
+        )));
+    }
     let url = Url::parse(s.trim()).usage_err(format!(
         "{flag} `{s}` is not a URL; write e.g. https://host:8443"
     ))?;
@@ -150,6 +175,13 @@ pub fn backoff_delay(base: Duration, attempt: u32) -> Duration {
     half + Duration::from_millis(fastrand::u64(0..=half.as_millis() as u64))
 }
 
+/// Whether `path` has a segment a URL parser would resolve: `.` or `..`, also percent-encoded.
+pub fn has_dot_segment(path: &str) -> bool {
+    path.split(['/', '?'])
+        .map(|seg| seg.to_ascii_lowercase().replace("%2e", "."))
+        .any(|seg| seg == "." || seg == "..")
+}
+
 /// Percent-encode one path segment (`/` included).
 pub fn segment(s: &str) -> String {
     const SEG: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -160,10 +192,9 @@ pub fn segment(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, SEG).to_string()
 }
 
-/// Load a PEM bundle into reqwest certificates.
+/// Load a PEM bundle (at most [`MAX_CA_FILE`]) into reqwest certificates.
 pub fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>> {
-    let pem =
-        std::fs::read(path).usage_err(format!("--ca-file {}: cannot read", path.display()))?;
+    let pem = read_bounded(path, MAX_CA_FILE, "--ca-file")?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem).usage_err(format!(
         "--ca-file {}: not a PEM certificate bundle",
         path.display()
@@ -277,6 +308,16 @@ impl ApiClient {
     }
 
     async fn execute(&self, rb: &RequestBuilder<'_>) -> Result<Response> {
+        if has_dot_segment(&rb.path) {
+            // A URL parser resolves `.`/`..` (and `%2e`) segments: the request would go to
+            // another resource than the one named. Names are checked before this; this is the
+            // backstop.
+            return Err(StepError::usage(format!(
+                "{} {}: a path segment is `.` or `..`; refusing to send it (check the names given)",
+                rb.method,
+                rb.path.escape_debug()
+            )));
+        }
         let mut url = self.url(&rb.path);
         if !rb.query.is_empty() {
             let mut q = url.query_pairs_mut();
@@ -568,5 +609,49 @@ fn snippet(s: &str) -> String {
         format!("{}…", one.chars().take(300).collect::<String>())
     } else {
         one
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_segments_are_found_also_encoded() {
+        for p in [
+            "/repos/user1/..",
+            "/repos/../x",
+            "/runs/.",
+            "/a/%2e%2E/b",
+            "/a/.%2e",
+            "/a/%2E?x=1",
+        ] {
+            assert!(has_dot_segment(p), "{p}");
+        }
+        for p in ["/repos/a/b", "/a/..b", "/a/.github", "/a/b.c", "/a/%2e%2ex"] {
+            assert!(!has_dot_segment(p), "{p}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dot_segment_is_never_sent() {
+        let cfg = ClientConfig::from_args(
+            "http://127.0.0.1:9",
+            "--x",
+            &<crate::cli::HttpArgs as clap::FromArgMatches>::from_arg_matches(
+                &<crate::cli::HttpArgs as clap::Args>::augment_args(clap::Command::new("t"))
+                    .get_matches_from(["t"]),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let client = ApiClient::new(ClientConfig {
+            token: TokenSource::None,
+            ..cfg
+        })
+        .unwrap();
+        let e = client.get("/repos/user1/..").send().await.unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("refusing to send"), "{e}");
     }
 }

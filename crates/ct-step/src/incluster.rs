@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Result, ResultExt, StepError};
+use crate::error::{Result, StepError};
+use crate::input::{MAX_ID_FILE, read_text_bounded};
 
-pub const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 pub const TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 pub const NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 pub const SERVICE_CA_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt";
@@ -24,9 +24,8 @@ pub fn namespace(explicit: Option<&str>) -> Result<String> {
     if let Some(ns) = explicit.filter(|s| !s.is_empty()) {
         return Ok(ns.to_string());
     }
-    let ns = std::fs::read_to_string(NAMESPACE_FILE).usage_err(format!(
-        "no namespace given and {NAMESPACE_FILE} is unreadable; pass --namespace"
-    ))?;
+    let ns = read_text_bounded(Path::new(NAMESPACE_FILE), MAX_ID_FILE, "namespace file")
+        .map_err(|e| StepError::usage(format!("no namespace given and {e}; pass --namespace")))?;
     let ns = ns.trim();
     if ns.is_empty() {
         return Err(StepError::usage(format!(

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::CommonArgs;
-use crate::error::{Result, StepError};
+use crate::error::{ErrorKind, Result, StepError};
 use crate::{log, signal as sig};
 
 /// Run an async step on a single-threaded runtime (one keep-alive connection, small RSS).
@@ -45,16 +45,23 @@ pub fn run_async<F: Future<Output = Result<()>>>(common: &CommonArgs, step: F) -
             _ = async { tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} } } => {
                 tracing::warn!("received termination signal: stopping");
                 sig::trigger();
-                if sig::has_watchers() {
-                    // The step is cancelling its remote work; give it the grace period,
-                    // and stop at once on a second signal.
-                    tokio::select! {
-                        _ = tokio::time::timeout(sig::GRACE, &mut step) => {}
-                        _ = term.recv() => {}
-                        _ = int.recv() => {}
-                    }
+                if !sig::has_watchers() {
+                    return Err(StepError::terminated());
                 }
-                Err(StepError::terminated())
+                // The step is cancelling its remote work; give it the grace period, and stop at
+                // once on a second signal. Its own account of the cancel is the last line.
+                tokio::select! {
+                    r = tokio::time::timeout(sig::GRACE, &mut step) => match r {
+                        Ok(Err(e)) if e.kind() == ErrorKind::Terminated => Err(e),
+                        Ok(_) => Err(StepError::terminated()),
+                        Err(_) => Err(StepError::new(ErrorKind::Terminated, format!(
+                            "terminated by signal: cancelling remote work did not finish within {} s",
+                            sig::GRACE.as_secs()
+                        ))),
+                    },
+                    _ = term.recv() => Err(StepError::terminated()),
+                    _ = int.recv() => Err(StepError::terminated()),
+                }
             }
         }
     });

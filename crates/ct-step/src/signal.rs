@@ -1,10 +1,14 @@
 //! SIGTERM/SIGINT handling.
 //!
 //! Tekton deletes the pod on cancel or timeout: the kubelet sends SIGTERM, and SIGKILL 30 s
-//! later. The harness in [`crate::run`] catches the signal. A step with remote work to cancel
-//! awaits [`cancelled`] (async) or polls [`is_terminated`] (blocking) and gets
-//! [`GRACE`] to clean up; a step that does neither is stopped at once. Either way the exit
-//! code is 143.
+//! later. (With the cluster flag `keep-pod-on-cancel: "true"`, or a step `timeout`, the step is
+//! SIGKILLed at once and nothing here runs: a `finally` task has to clean up.) The harness in
+//! [`crate::run`] catches the signal. A step with remote work to cancel awaits [`cancelled`]
+//! (async) or polls [`is_terminated`] (blocking) and cancels within [`CANCEL_BUDGET`]: the
+//! whole cancel path, every lookup, request, retry and confirmation included. The harness
+//! waits at most [`GRACE`] for it (a backstop, in case the step overruns its budget); a step
+//! that does not watch for the signal is stopped at once. Either way the exit code is 143, and
+//! the last log line is the step's own account of what it could not cancel, if anything.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -12,8 +16,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-/// Time a step gets, after the signal, to cancel its remote work (Tekton kills at 30 s).
-pub const GRACE: Duration = Duration::from_secs(20);
+/// Time a step's whole cancel path may take after the signal (Tekton SIGKILLs at 30 s).
+pub const CANCEL_BUDGET: Duration = Duration::from_secs(20);
+
+/// Time the harness waits, after the signal, for a step that is cancelling (its
+/// [`CANCEL_BUDGET`] plus a margin to report); then the process exits 143 regardless.
+pub const GRACE: Duration = Duration::from_secs(25);
 
 static TERMINATED: AtomicBool = AtomicBool::new(false);
 static WATCHERS: AtomicUsize = AtomicUsize::new(0);
@@ -47,7 +55,8 @@ impl Drop for WatchGuard {
 }
 
 /// Resolves when SIGTERM/SIGINT arrives. While a step awaits this, the harness gives it
-/// [`GRACE`] to cancel remote work and return `Err(StepError::terminated())`.
+/// [`GRACE`] to cancel remote work (within [`CANCEL_BUDGET`]) and return an error of kind
+/// `Terminated`, whose message is the last log line.
 pub async fn cancelled() {
     WATCHERS.fetch_add(1, Ordering::SeqCst);
     let _guard = WatchGuard;

@@ -1,17 +1,18 @@
 //! `execute-ds-pipeline`: submit a Kubeflow Pipelines v2 run and record its id.
 //!
 //! Replaces the Python step that pip-installed kfp on every run. Sends the same requests as
-//! `kfp.Client().create_run_from_pipeline_package(...)` (kfp 2.9.0), validates parameters
-//! against the pipeline before any request, and never creates a second run when retried with
-//! the same `--idempotency-key`.
+//! `kfp.Client().create_run_from_pipeline_package(...)` (kfp 2.9.0) plus the run's idempotency
+//! key in its `description`, validates parameters against the pipeline before any request, and
+//! never creates a second run when retried with the same `--idempotency-key`.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use clap::Parser;
 use serde_json::{Map, Value};
 
+use ct_kfp::cancel::{self, Target};
 use ct_kfp::client::{CreateRun, KfpClient, RunSource, validate_idempotency_key};
 use ct_kfp::package::PipelinePackage;
 use ct_kfp::params::{self, ParamDecl};
@@ -23,21 +24,34 @@ const LONG_ABOUT: &str = "\
 Submit a Kubeflow Pipelines (v2beta1 API) run and write its id as a Tekton result.
 
 The pipeline is either a compiled IR YAML (--pipeline-package: first YAML document = the \
-PipelineSpec, later documents = the platform spec, sent inline exactly as kfp 2.9.0 sends it) \
+PipelineSpec, later documents = the platform spec, sent inline as kfp 2.9.0 sends it) \
 or an uploaded pipeline (--pipeline-name, optionally --pipeline-version; default: its newest \
-version). Parameters come from --parameters-file (JSON object) and repeatable \
+version). Parameters come from --parameters-file (JSON object, at most 4 MiB) and repeatable \
 --param KEY=VALUE, coerced to the types the pipeline declares; an unknown key, a value of the \
-wrong type or a required parameter left unset fails before any request. The experiment \
+wrong type or a required parameter left unset fails before the run is created (with \
+--pipeline-package: before any request). Names (experiment, run, pipeline, version) are single \
+lines; every flag and file is checked before any request. Each --param on the \
+command line is exactly one parameter, whatever its value holds; only the CT_PARAM variable is \
+a list (one KEY=VALUE per line). The package is read with a 32 MiB limit. The experiment \
 (--experiment) is looked up by name and created when missing.
 
-With --idempotency-key (the Task passes $(context.taskRun.uid)) the key is stored in the run's \
-description: a retried step, or a create request that timed out after the server created the \
-run, finds and reuses that run instead of starting a second one.
+Every run carries an idempotency key in its description (the one field the create body has \
+beyond kfp 2.9.0's): --idempotency-key (the kfp-training Task passes one derived from the \
+PipelineRun), else a key generated for this process. A retried step with the same key, or a \
+create request whose answer was lost after the server created the run, finds and reuses that run \
+instead of starting a second one (an ambiguous create is retried up to --max-retries times, each \
+after checking by the key that no run exists); a SIGTERM while the create \
+request is unanswered finds the run by its key and terminates it; and wait-kfp-run --terminate \
+(the pipeline's finally task) finds the run by the same key when this TaskRun was killed.
+
+The results directory is checked before the first request: a result that cannot be written \
+fails the step before any run is created.
 
 Results: KFP_RUN_ID, KFP_EXPERIMENT_ID (written as soon as the run exists).
 
-Exit codes: 0 run created (or reused); 2 bad flag, file or parameter; 3 KFP, auth or network \
-error; 143 SIGTERM/SIGINT (a run this step created is terminated first).";
+Exit codes: 0 run created (or reused); 2 bad flag, file or parameter, or no such pipeline or \
+version; 3 KFP, auth, network or local I/O error; 143 SIGTERM/SIGINT (a run this step created is terminated first, within 20 s; the last \
+log line names a run that may still be running when the terminate could not be confirmed).";
 
 /// Flags of `execute-ds-pipeline` (every flag also reads `CT_<FLAG>`).
 #[derive(Debug, Clone, Parser)]
@@ -48,12 +62,14 @@ pub struct Args {
     #[arg(long, env = "CT_KFP_URL", value_name = "URL")]
     pub kfp_url: Option<String>,
 
-    /// Namespace of the DSPA; sent with experiment calls as the kfp SDK does.
+    /// Namespace of the DSPA (a namespace name); sent with experiment and pipeline lookups as
+    /// the kfp SDK does.
     /// Default: the pod's namespace (service-account namespace file).
     #[arg(long, env = "CT_NAMESPACE", value_name = "NS")]
     pub namespace: Option<String>,
 
-    /// Compiled pipeline (KFP IR YAML, e.g. from kfp.compiler.Compiler().compile).
+    /// Compiled pipeline (KFP IR YAML, e.g. from kfp.compiler.Compiler().compile; at most
+    /// 32 MiB).
     #[arg(long, env = "CT_PIPELINE_PACKAGE", value_name = "FILE")]
     pub pipeline_package: Option<String>,
 
@@ -65,18 +81,14 @@ pub struct Args {
     #[arg(long, env = "CT_PIPELINE_VERSION", value_name = "VERSION")]
     pub pipeline_version: Option<String>,
 
-    /// JSON object of run parameters (e.g. default_parameters.json); --param values override it.
+    /// JSON object of run parameters (e.g. default_parameters.json; at most 4 MiB); --param
+    /// values override it.
     #[arg(long, env = "CT_PARAMETERS_FILE", value_name = "FILE")]
     pub parameters_file: Option<String>,
 
-    /// A run parameter, coerced to the type the pipeline declares (repeatable; in CT_PARAM,
-    /// one KEY=VALUE per line).
-    #[arg(
-        long = "param",
-        env = "CT_PARAM",
-        value_name = "KEY=VALUE",
-        value_delimiter = '\n'
-    )]
+    /// A run parameter, coerced to the type the pipeline declares (repeatable; each is one
+    /// parameter, whatever its value holds; in CT_PARAM, one KEY=VALUE per line).
+    #[arg(long = "param", env = "CT_PARAM", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
 
     /// Set caching on every task of the pipeline's root DAG, as kfp's enable_caching does.
@@ -89,7 +101,7 @@ pub struct Args {
     #[arg(long, env = "CT_CACHING_NESTED", value_parser = ct_step::cli::bool_flag)]
     pub caching_nested: bool,
 
-    /// Experiment name; created when it does not exist.
+    /// Experiment name (one line); created when it does not exist.
     #[arg(
         long,
         env = "CT_EXPERIMENT",
@@ -98,12 +110,14 @@ pub struct Args {
     )]
     pub experiment: String,
 
-    /// Run display name. Default: "<pipelineInfo.name> <UTC %Y-%m-%d %H-%M-%S>".
+    /// Run display name (one line). Default: "<pipelineInfo.name> <UTC %Y-%m-%d %H-%M-%S>".
     #[arg(long, env = "CT_RUN_NAME", value_name = "NAME")]
     pub run_name: Option<String>,
 
-    /// Makes the step safe to retry: the run is tagged with this key and reused when it
-    /// already exists (pass $(context.taskRun.uid)).
+    /// Key stored with the run (1-128 of A-Z a-z 0-9 . _ : -): a run already created with it
+    /// is reused, so a retried step creates no second run, and wait-kfp-run --terminate can find
+    /// the run by it. Default: a key generated for this process (it still finds the run after a
+    /// lost answer or a SIGTERM, but a retried step creates a new run).
     #[arg(long, env = "CT_IDEMPOTENCY_KEY", value_name = "KEY")]
     pub idempotency_key: Option<String>,
 
@@ -122,6 +136,8 @@ type Resolve<'a> = &'a dyn Fn(&[ParamDecl]) -> Result<Map<String, Value>>;
 struct Progress {
     experiment_id: Option<String>,
     run_id: Option<String>,
+    /// A create request was sent: a run may exist even without an answer.
+    posted: Arc<AtomicBool>,
 }
 
 /// The step.
@@ -179,11 +195,15 @@ pub async fn run(mut args: Args) -> Result<()> {
     if let Some(k) = &args.idempotency_key {
         validate_idempotency_key(k)?;
     }
-    let experiment = args.experiment.trim().to_string();
-    if experiment.is_empty() {
-        return Err(StepError::usage(
-            "--experiment is empty; pass an experiment name",
-        ));
+    let experiment = ct_kfp::validate_name("--experiment", &args.experiment)?.to_string();
+    for (flag, v) in [
+        ("--run-name", &args.run_name),
+        ("--pipeline-name", &pipeline_name),
+        ("--pipeline-version", &nonempty(&args.pipeline_version)),
+    ] {
+        if let Some(v) = v {
+            ct_kfp::validate_name(flag, v)?;
+        }
     }
     if pipeline_name.is_some() && enable_caching.is_some() {
         return Err(StepError::usage(
@@ -216,14 +236,25 @@ pub async fn run(mut args: Args) -> Result<()> {
     )?;
     let api = ApiClient::new(ClientConfig::from_args(&url, "--kfp-url", &args.http)?)?;
     let client = KfpClient::new(api, namespace, args.http.max_retries);
+    let key = match &args.idempotency_key {
+        Some(k) => k.clone(),
+        None => {
+            let k = format!("generated-{}", uuid::Uuid::new_v4());
+            tracing::info!(
+                "no --idempotency-key: using {k} (finds the run after a lost answer or a SIGTERM; a retried step creates a new run)"
+            );
+            k
+        }
+    };
 
     let progress = Arc::new(Mutex::new(Progress::default()));
-    let work = submit(&client, &args, experiment, package, &resolve, &progress);
+    let work = submit(
+        &client, &args, &key, experiment, package, &resolve, &progress,
+    );
     let (run_id, experiment_id) = tokio::select! {
         r = work => r?,
         _ = ct_step::signal::cancelled() => {
-            cancel(&client, &args, &progress).await;
-            return Err(StepError::terminated());
+            return Err(cancel(&client, &key, &progress).await);
         }
     };
     results.write("KFP_RUN_ID", &run_id)?;
@@ -234,6 +265,7 @@ pub async fn run(mut args: Args) -> Result<()> {
 async fn submit(
     client: &KfpClient,
     args: &Args,
+    key: &str,
     experiment: String,
     package: Option<(PipelinePackage, Map<String, Value>)>,
     resolve: Resolve<'_>,
@@ -287,9 +319,10 @@ async fn submit(
         display_name,
         source,
         parameters,
-        idempotency_key: args.idempotency_key.clone(),
+        idempotency_key: Some(key.to_string()),
     };
-    let (run, reused) = client.create_run(&req).await?;
+    let posted = lock(progress).posted.clone();
+    let (run, reused) = client.create_run(&req, &posted).await?;
     lock(progress).run_id = Some(run.run_id.clone());
     tracing::info!(
         "{} run {} ({}) in experiment {experiment}",
@@ -313,27 +346,31 @@ fn lock(p: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
 }
 
 /// On SIGTERM: terminate the run this step created (found by its key when the create request
-/// was in flight), so a cancelled PipelineRun does not leave training running.
-async fn cancel(client: &KfpClient, args: &Args, progress: &Mutex<Progress>) {
-    let (exp, run) = {
+/// was in flight), within the cancel budget, so a cancelled PipelineRun does not leave training
+/// running. Returns the step's final error (exit 143).
+async fn cancel(client: &KfpClient, key: &str, progress: &Mutex<Progress>) -> StepError {
+    let (exp, run, posted) = {
         let p = lock(progress);
-        (p.experiment_id.clone(), p.run_id.clone())
+        (
+            p.experiment_id.clone(),
+            p.run_id.clone(),
+            p.posted.load(Ordering::SeqCst),
+        )
     };
-    let run = match (run, exp, &args.idempotency_key) {
-        (Some(r), _, _) => Some(r),
-        (None, Some(exp), Some(key)) => match client.find_run_by_key(&exp, key).await {
-            Ok(r) => r.map(|r| r.run_id),
-            Err(e) => {
-                tracing::error!("cannot look up the run to terminate it: {e}");
-                None
-            }
-        },
-        _ => None,
-    };
-    if let Some(run) = run {
-        match client.terminate_run(&run, Duration::from_secs(10)).await {
-            Ok(()) => tracing::warn!("terminated run {run}"),
-            Err(e) => tracing::error!("terminating run {run} failed: {e}"),
+    let budget = ct_step::signal::CANCEL_BUDGET;
+    match (run, exp) {
+        (Some(run), _) => cancel::cancel(client, Target::Run(&run), budget).await,
+        (None, Some(exp)) if posted => {
+            let target = Target::Key {
+                experiment_id: &exp,
+                key,
+                create_in_flight: true,
+            };
+            cancel::cancel(client, target, budget).await
         }
+        _ => StepError::new(
+            ct_step::ErrorKind::Terminated,
+            "terminated by signal before a run was created",
+        ),
     }
 }

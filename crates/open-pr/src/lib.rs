@@ -7,14 +7,16 @@ use clap::{Parser, ValueEnum};
 use ct_forge::{Forge, PrSpec, RepoRef};
 use ct_step::cli::{CommonArgs, HttpArgs};
 use ct_step::http::{ApiClient, ClientConfig, TOKEN_ENV, TokenSource};
-use ct_step::{Result, ResultExt, Results, StepError};
+use ct_step::input::read_text_bounded;
+use ct_step::{Result, Results, StepError};
 
 /// Result names this step writes.
 pub const RESULT_PR_NUMBER: &str = "PR_NUMBER";
 pub const RESULT_PR_URL: &str = "PR_URL";
 pub const RESULT_PR_ACTION: &str = "PR_ACTION";
 
-/// Largest accepted title, body (bytes): GitHub's limits.
+/// Largest accepted title, body (bytes): GitHub's limits. `--body-file` is read with the body
+/// limit as its bound.
 const MAX_TITLE: usize = 256;
 const MAX_BODY: usize = 65_536;
 
@@ -56,12 +58,19 @@ Gitea: GET /version is probed; on 1.22+ GET /repos/{o}/{r}/pulls/{base}/{head} i
 (only an open, unmerged answer counts), on older servers the open PRs are paged through and
 matched on head.label. Label names are resolved to IDs (repository, then organization labels).
 
-Before anything is written the repository, both branches, every --label and every --assignee
-are checked; an unknown one is an error naming it, and no PR is created.
+Before any request, every flag is checked locally: --repo is OWNER/NAME with parts of
+letters, digits, '.', '_' and '-' (no `.`/`..` part, no `%`); --head and --base are plain git
+branch names without `%`, `..` or a component starting with `.`; --title and --label are single
+lines; --assignee is a user name; the body (--body, or --body-file, at most 64 KiB) holds no
+control character other than newline, carriage return and tab; and the results directory must
+take the results. Each --label and --assignee is exactly one value, whatever it holds (commas
+included); only CT_LABEL and CT_ASSIGNEE are lists, one value per line. Then, before anything is
+written, the repository, both branches, every label and every assignee are checked on the
+forge; an unknown one is an error naming it, and no PR is created.
 
 The token comes from --token-file or the CT_TOKEN environment variable (never from the command
-line) and is sent as `Authorization: token` (Gitea), `Bearer` (GitHub) or `PRIVATE-TOKEN`
-(GitLab). It is never logged.
+line, and never the pod's service-account token) and is sent as `Authorization: token` (Gitea),
+`Bearer` (GitHub) or `PRIVATE-TOKEN` (GitLab). It is never logged.
 
 Results: PR_NUMBER (number, GitLab iid), PR_URL (web page), PR_ACTION (created, existing or
 skipped). When skipped, PR_NUMBER and PR_URL are empty.
@@ -70,9 +79,14 @@ Exit codes: 0 done (created, existing or skipped); 2 bad flag, unknown repositor
 label or assignee (nothing created); 3 forge, auth, network or I/O error (with the server's
 message); 143 SIGTERM.";
 
+/// What `--token-file` means here (the shared text names the service-account token, which a
+/// forge never gets).
+const TOKEN_FILE_HELP: &str = "File holding the forge API token (trimmed, at most 1 MiB; re-read once when the forge answers 401). When not given: the CT_TOKEN environment variable; one of them is required (the pod's service-account token is never sent to a forge).";
+
 /// Flags of `open-pr`.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "open-pr", version, about = ABOUT, long_about = LONG_ABOUT)]
+#[command(mut_arg("token_file", |a| a.help(TOKEN_FILE_HELP).long_help(None::<&str>)))]
 pub struct Args {
     /// Forge API: gitea, github or gitlab.
     #[arg(long, env = "CT_FORGE", value_enum, default_value = "gitea")]
@@ -84,7 +98,8 @@ pub struct Args {
     #[arg(long, env = "CT_API_URL", value_name = "URL")]
     pub api_url: String,
 
-    /// Repository as OWNER/NAME (GitLab: GROUP/.../PROJECT).
+    /// Repository as OWNER/NAME (GitLab: GROUP/.../PROJECT); parts of letters, digits, '.',
+    /// '_' and '-'.
     #[arg(long, env = "CT_REPO", value_name = "OWNER/NAME")]
     pub repo: String,
 
@@ -96,35 +111,26 @@ pub struct Args {
     #[arg(long, env = "CT_BASE", value_name = "BRANCH", default_value = "main")]
     pub base: String,
 
-    /// PR title.
+    /// PR title (one line, at most 256 bytes).
     #[arg(long, env = "CT_TITLE")]
     pub title: String,
 
-    /// PR description (Markdown). Default: empty.
+    /// PR description (Markdown, at most 64 KiB). Default: empty.
     #[arg(long, env = "CT_BODY", conflicts_with = "body_file")]
     pub body: Option<String>,
 
-    /// Read the PR description from this file instead of --body.
+    /// Read the PR description from this file instead of --body (at most 64 KiB).
     #[arg(long, env = "CT_BODY_FILE", value_name = "FILE")]
     pub body_file: Option<PathBuf>,
 
-    /// User to assign (repeatable; the env var takes a comma-separated list).
-    #[arg(
-        long = "assignee",
-        env = "CT_ASSIGNEE",
-        value_name = "USER",
-        value_delimiter = ','
-    )]
+    /// User to assign (repeatable, one user each; CT_ASSIGNEE holds one user per line).
+    #[arg(long = "assignee", env = "CT_ASSIGNEE", value_name = "USER")]
     pub assignees: Vec<String>,
 
-    /// Label name to set (repeatable; the env var takes a comma-separated list). It must
-    /// already exist in the repository (or, on Gitea, its organization).
-    #[arg(
-        long = "label",
-        env = "CT_LABEL",
-        value_name = "NAME",
-        value_delimiter = ','
-    )]
+    /// Label name to set (repeatable, one label each, commas included; CT_LABEL holds one
+    /// label per line). It must already exist in the repository (or, on Gitea, its
+    /// organization).
+    #[arg(long = "label", env = "CT_LABEL", value_name = "NAME")]
     pub labels: Vec<String>,
 
     #[command(flatten)]
@@ -139,9 +145,12 @@ impl Args {
     pub fn spec(&self) -> Result<PrSpec> {
         let forge: Forge = self.forge.into();
         let repo = RepoRef::parse(&self.repo, forge == Forge::GitLab)?;
-        let body = match &self.body_file {
-            Some(f) => std::fs::read_to_string(f)
-                .usage_err(format!("--body-file {}: cannot read", f.display()))?,
+        let body = match self
+            .body_file
+            .as_ref()
+            .filter(|f| !f.as_os_str().is_empty())
+        {
+            Some(f) => read_text_bounded(f, MAX_BODY as u64, "--body-file")?,
             None => self.body.clone().unwrap_or_default(),
         };
         if self.title.len() > MAX_TITLE {
@@ -177,17 +186,11 @@ impl Args {
         let url = forge.api_root(&self.api_url);
         let mut config = ClientConfig::from_args(&url, "--api-url", &self.http)?;
         config.auth = forge.auth_scheme();
-        config.token = match &self.http.token_file {
-            Some(f) => TokenSource::File(f.clone()),
-            None => match std::env::var(TOKEN_ENV) {
-                Ok(v) if !v.trim().is_empty() => TokenSource::Value(v.trim().to_string()),
-                _ => {
-                    return Err(StepError::usage(format!(
-                        "no forge token: pass --token-file FILE or set {TOKEN_ENV}"
-                    )));
-                }
-            },
-        };
+        config.token = TokenSource::explicit(self.http.token_file()).ok_or_else(|| {
+            StepError::usage(format!(
+                "no forge token: pass --token-file FILE or set {TOKEN_ENV}"
+            ))
+        })?;
         ApiClient::new(config)
     }
 }

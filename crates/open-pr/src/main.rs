@@ -1,6 +1,4 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let args = open_pr::Args::parse();
+    let args: open_pr::Args = ct_step::cli::parse();
     ct_step::run_async(&args.common.clone(), open_pr::run(args))
 }

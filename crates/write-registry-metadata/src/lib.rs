@@ -39,10 +39,13 @@ Record a training run on its Kubeflow Model Registry version, after the test dep
   * sets the URI of the version's model artifact (--artifact-uri).
 
 Every other custom property is left exactly as stored, whatever its type (struct and proto
-values included). Everything is looked up and validated before the first write: a missing
-model, version or artifact, or a version with several model artifacts and no
---artifact-name, fails with nothing written. A re-run with the same inputs sends no PATCH.
---dry-run prints the planned PATCHes on stdout and writes nothing to the registry.
+values included). Every flag is checked before the first request (names, the run id, the
+author, property keys and values are single-line: a control character such as a newline is a
+usage error), and the results directory is checked too. Everything is looked up and validated
+before the first write: a missing model, version or artifact, or a version with several model
+artifacts and no --artifact-name, fails with nothing written. A re-run with the same inputs
+sends no PATCH. --dry-run prints the planned PATCHes on stdout and writes nothing to the
+registry.
 
 Result: MODEL_VERSION_ID (the version's id).
 
@@ -94,13 +97,13 @@ pub struct Args {
     pub artifact_name: Option<String>,
 
     /// Extra custom property on the version, repeatable: KEY=VALUE (string) or KEY:TYPE=VALUE
-    /// with TYPE int (32-bit), double, bool or string. In the environment variable, separate
-    /// several with newlines.
+    /// with TYPE int (32-bit), double, bool or string; single-line (no control characters).
+    /// Each --property is one property, whatever it holds; only the CT_PROPERTY variable is a
+    /// list (one property per line).
     #[arg(
         long = "property",
         env = "CT_PROPERTY",
-        value_name = "KEY[:TYPE]=VALUE",
-        value_delimiter = '\n'
+        value_name = "KEY[:TYPE]=VALUE"
     )]
     pub properties: Vec<String>,
 

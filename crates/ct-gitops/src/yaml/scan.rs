@@ -2,14 +2,11 @@
 //! its path and byte positions. The editor splices bytes at these positions; the verifier
 //! compares two listings.
 
+use ct_step::StepError;
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
 use super::scalar::Style;
 use crate::keypath::{Segment, display_segments};
-
-/// A problem with the input file (not with the requested edit).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScanError(pub String);
 
 /// What a node is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +120,8 @@ fn tag_string(tag: Option<&saphyr_parser::Tag>) -> Option<String> {
 }
 
 /// The nodes of `src`, which must hold exactly one document whose root is a mapping.
-pub fn scan(src: &str) -> Result<Vec<Node>, ScanError> {
+/// Problems with the file are usage errors (exit 2).
+pub fn scan(src: &str) -> ct_step::Result<Vec<Node>> {
     // saphyr markers count chars; map char index -> byte offset.
     let byte: Vec<usize> = src
         .char_indices()
@@ -169,7 +167,7 @@ pub fn scan(src: &str) -> Result<Vec<Node>, ScanError> {
     }
 
     while let Some(ev) = parser.next_event() {
-        let (ev, span) = ev.map_err(|e| ScanError(format!("not valid YAML: {e}")))?;
+        let (ev, span) = ev.map_err(|e| StepError::usage(format!("not valid YAML: {e}")))?;
         let (s, e) = (at(span.start.index()), at(span.end.index()));
         // A key position in a mapping?
         let key_pos = matches!(stack.last(), Some(Frame::Map { want_key: true, .. }));
@@ -177,8 +175,8 @@ pub fn scan(src: &str) -> Result<Vec<Node>, ScanError> {
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
-                    return Err(ScanError(
-                        "the file holds several YAML documents (---); only single-document files can be edited".into(),
+                    return Err(StepError::usage(
+                        "the file holds several YAML documents (---); only single-document files can be edited",
                     ));
                 }
             }
@@ -198,7 +196,7 @@ pub fn scan(src: &str) -> Result<Vec<Node>, ScanError> {
                 if seen_keys.contains(&k) {
                     let mut p = nodes[*node].path.clone();
                     p.push(Segment::Key(k.clone()));
-                    return Err(ScanError(format!(
+                    return Err(StepError::usage(format!(
                         "duplicate key `{}` (line {}); fix the file",
                         display_segments(&p),
                         span.start.line()
@@ -215,7 +213,7 @@ pub fn scan(src: &str) -> Result<Vec<Node>, ScanError> {
                 *want_key = false;
             }
             Event::MappingStart(..) | Event::SequenceStart(..) | Event::Alias(_) if key_pos => {
-                return Err(ScanError(format!(
+                return Err(StepError::usage(format!(
                     "line {}: complex or alias mapping keys are not supported",
                     span.start.line()
                 )));
@@ -303,7 +301,7 @@ pub fn scan(src: &str) -> Result<Vec<Node>, ScanError> {
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 let Some(frame) = stack.pop() else {
-                    return Err(ScanError("not valid YAML: unbalanced collection".into()));
+                    return Err(StepError::usage("not valid YAML: unbalanced collection"));
                 };
                 let (flow, last_end, node) = match frame {
                     Frame::Map {
@@ -338,11 +336,11 @@ pub fn scan(src: &str) -> Result<Vec<Node>, ScanError> {
         }
     }
     match nodes.first() {
-        None => Err(ScanError(
-            "the file is empty; expected a YAML mapping".into(),
+        None => Err(StepError::usage(
+            "the file is empty; expected a YAML mapping",
         )),
-        Some(n) if !matches!(n.kind, Kind::Mapping(_)) => Err(ScanError(
-            "the document is not a mapping (key: value lines) at the top level".into(),
+        Some(n) if !matches!(n.kind, Kind::Mapping(_)) => Err(StepError::usage(
+            "the document is not a mapping (key: value lines) at the top level",
         )),
         _ => Ok(nodes),
     }

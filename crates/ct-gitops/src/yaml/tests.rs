@@ -141,9 +141,17 @@ fn setting_syntax_errors_are_clear() {
     assert!(
         Setting::parse("noequals")
             .unwrap_err()
+            .to_string()
             .contains("KEY=VALUE")
     );
     assert!(Setting::parse("a..b=1").is_err());
     let s = Setting::parse("a=b=c").unwrap();
     assert_eq!(s.value, "b=c");
+    // One --set is one setting: a newline in the value is refused, never a second key.
+    for v in ["1\nimage_namespace=evil", "1\r", "a\tb", "x\0"] {
+        let e = Setting::parse(&format!("version={v}")).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{v:?}");
+        assert!(e.to_string().contains("control character"), "{e}");
+    }
+    assert_eq!(Setting::parse("v=caf\u{e9}").unwrap().value, "café");
 }
