@@ -17,7 +17,7 @@ pub fn dag_order(tasks: &[PipelineTask]) -> Result<Vec<usize>, Error> {
     let mut deps: Vec<BTreeSet<usize>> = Vec::with_capacity(tasks.len());
     for t in tasks {
         let mut d = BTreeSet::new();
-        for a in t.run_after.iter().cloned().chain(result_dependencies(t)) {
+        for a in parents(t) {
             match index.get(a.as_str()) {
                 Some(&i) => {
                     d.insert(i);
@@ -56,30 +56,85 @@ pub fn dag_order(tasks: &[PipelineTask]) -> Result<Vec<usize>, Error> {
     Ok(order)
 }
 
-/// References to other PipelineTasks' results in a PipelineTask (params and when).
-pub fn result_dependencies(pt: &PipelineTask) -> BTreeSet<String> {
+/// A reference to a PipelineTask's result: `$(tasks.<task>.results.<result>)` (or
+/// `$(finally.<task>.results.<result>)` in Pipeline results); object keys, `[*]` and `[i]` are
+/// not part of it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ResultRef {
+    /// `true` for `finally.<task>…` (only Pipeline results may use it).
+    pub finally: bool,
+    pub task: String,
+    pub result: String,
+}
+
+impl ResultRef {
+    /// The reference in a normalised key (`tasks.train.results.KFP_RUN_ID`), if it is one.
+    pub fn parse(key: &str) -> Option<ResultRef> {
+        let parts: Vec<&str> = key.split('.').collect();
+        let finally = match parts.first() {
+            Some(&"tasks") => false,
+            Some(&"finally") => true,
+            _ => return None,
+        };
+        (parts.len() >= 4 && parts[2] == "results").then(|| ResultRef {
+            finally,
+            task: parts[1].to_string(),
+            result: parts[3].to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for ResultRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ns = if self.finally { "finally" } else { "tasks" };
+        write!(f, "$({ns}.{}.results.{})", self.task, self.result)
+    }
+}
+
+/// The texts of a PipelineTask Tekton resolves references in: params and `when`.
+fn texts(pt: &PipelineTask) -> Vec<&str> {
     let mut texts: Vec<&str> = Vec::new();
     for p in &pt.params {
-        match &p.value {
-            ParamValue::Str(s) => texts.push(s),
-            ParamValue::Array(a) => texts.extend(a.iter().map(String::as_str)),
-            ParamValue::Object(o) => texts.extend(o.values().map(String::as_str)),
-        }
+        texts.extend(param_texts(&p.value));
     }
     for w in &pt.when {
         texts.extend(w.input.as_deref());
         texts.extend(w.values.iter().map(String::as_str));
     }
     texts
+}
+
+/// The strings of a param value (string, array items, object values).
+pub(crate) fn param_texts(v: &ParamValue) -> Vec<&str> {
+    match v {
+        ParamValue::Str(s) => vec![s.as_str()],
+        ParamValue::Array(a) => a.iter().map(String::as_str).collect(),
+        ParamValue::Object(o) => o.values().map(String::as_str).collect(),
+    }
+}
+
+/// The result references of a PipelineTask (params and `when`), like Tekton's
+/// `PipelineTaskResultRefs`. `$(tasks.status)` and `$(tasks.<name>.status)` are not results.
+pub fn result_refs(pt: &PipelineTask) -> BTreeSet<ResultRef> {
+    texts(pt)
         .iter()
         .flat_map(|t| references(t))
-        .filter_map(|r| {
-            // Only `tasks.<name>.results.<r>`: `tasks.status` and `tasks.<name>.status` are
-            // finally-only and order nothing.
-            let parts: Vec<&str> = r.split('.').collect();
-            (parts.len() >= 4 && parts[0] == "tasks" && parts[2] == "results")
-                .then(|| parts[1].to_string())
-        })
+        .filter_map(|r| ResultRef::parse(&r))
+        .collect()
+}
+
+/// The PipelineTasks whose results `pt` references (edges of the DAG besides `runAfter`).
+pub fn result_dependencies(pt: &PipelineTask) -> BTreeSet<String> {
+    result_refs(pt).into_iter().map(|r| r.task).collect()
+}
+
+/// A PipelineTask's parents in the DAG: `runAfter` and the producers of the results it uses
+/// (Tekton's `node.Prev`).
+pub fn parents(pt: &PipelineTask) -> BTreeSet<String> {
+    pt.run_after
+        .iter()
+        .cloned()
+        .chain(result_dependencies(pt))
         .collect()
 }
 

@@ -5,11 +5,24 @@
 //!
 //! - loading ([`load`]): the Pipeline and the Tasks of a directory, refusing what cannot be
 //!   honoured locally, checking params, workspaces and references before anything runs;
+//! - loading also checks, as the Tekton controller does before a PipelineRun starts, that every
+//!   `$(tasks.X.results.Y)` in `tasks` and `finally` names a result the Task of X declares
+//!   (`ValidatePipelineTaskResults`; the stand-ins declare the catalog Tasks' results) and that
+//!   the Pipeline's `results` are task result references to declared results
+//!   (`ValidatePipelineResults`);
 //! - DAG order ([`dag_order`]) from `runAfter` and `$(tasks.X.results.Y)` references; once a task
-//!   fails no new task starts; `finally` tasks run afterwards and see `$(tasks.status)`,
-//!   `$(tasks.X.status)` and any results the tasks wrote (also failed ones);
-//! - `when` (`in` / `notin`): a skipped task's `runAfter` dependents still run, its result
-//!   consumers are skipped;
+//!   fails no new task starts; `finally` tasks run afterwards and see `$(tasks.status)` and
+//!   `$(tasks.X.status)`;
+//! - results: a TaskRun whose steps failed keeps the results it wrote; a TaskRun that timed out
+//!   or was cancelled publishes none (Tekton deletes its pod in `failTaskRun` and reads results
+//!   only from a pod that finished); at the end, a Pipeline result that references a missing
+//!   result of a task that succeeded fails the run (`CouldntGetPipelineResult`), one whose task
+//!   did not succeed is left out;
+//! - skips, with Tekton's reasons ([`SkipReason`]): `when` (`in` / `notin`) guards only its task,
+//!   so a when-skipped task's `runAfter` dependents still run while its result consumers are
+//!   skipped ("Results were missing"); a task skipped for any other reason skips every
+//!   dependent ("Parent Tasks were skipped", `skipBecauseParentTaskWasSkipped`); a finally task
+//!   that references a missing result is skipped;
 //! - substitution ([`subst`]) of `$(params.*)` (string, array `[*]`, object),
 //!   `$(tasks.*.results.*)`, `$(results.*.path)`, `$(workspaces.*.path|bound)`,
 //!   `$(context.pipelineRun.name|uid|namespace)`, `$(context.taskRun.name|uid|namespace)`,
@@ -43,12 +56,12 @@ pub mod trigger;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use dag::{dag_order, result_dependencies};
+pub use dag::{ResultRef, dag_order, result_dependencies, result_refs};
 pub use load::{Bundle, TaskImpl, load};
 pub use model::{ParamValue, Pipeline, PipelineTask, Task, TaskSpec};
 pub use run::{
-    Binding, Observer, PipelineRunReport, Quiet, RunOptions, RunStatus, StepReport, TaskRunReport,
-    TaskStatus, run,
+    Binding, Observer, PipelineRunReport, Quiet, RunOptions, RunStatus, Skip, SkipReason,
+    StepReport, TaskRunReport, TaskStatus, run,
 };
 pub use standin::StandIn;
 

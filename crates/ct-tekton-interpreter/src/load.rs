@@ -1,5 +1,6 @@
 //! Loading: the Pipeline file and the Tasks of a directory, and the static checks done before
-//! anything runs (every task resolvable, params and workspaces consistent, the DAG acyclic).
+//! anything runs (every task resolvable, params and workspaces consistent, every result
+//! reference naming a declared result, the DAG acyclic).
 //! What the runner cannot honour locally (`script`, StepActions, `envFrom`, sidecars, `matrix`,
 //! embedded `taskSpec`, unknown resolver refs) is refused here with a message.
 
@@ -7,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::Error;
-use crate::dag::{dag_order, result_dependencies};
-use crate::model::{Pipeline, PipelineTask, Task, TaskSpec};
+use crate::dag::{ResultRef, dag_order, result_refs};
+use crate::model::{ParamValue, Pipeline, PipelineTask, Task, TaskSpec};
+use crate::subst::references;
 use crate::standin::StandIn;
 
 /// A Pipeline and the Tasks it can reference by name.
@@ -239,14 +241,8 @@ impl Bundle {
                     )));
                 }
             }
-            for dep in result_dependencies(pt) {
-                let Some(parent) = spec.tasks.iter().find(|t| t.name == dep) else {
-                    return Err(Error::new(format!(
-                        "pipeline task {}: references results of unknown task {dep}",
-                        pt.name
-                    )));
-                };
-                let _ = parent;
+            for r in result_refs(pt) {
+                self.check_task_result_ref(pt, &r)?;
             }
         }
         for pt in &spec.finally {
@@ -258,6 +254,96 @@ impl Bundle {
             }
         }
         dag_order(&spec.tasks)?;
+        self.check_pipeline_results()
+    }
+
+    /// Tekton's `ValidatePipelineTaskResults` (the PipelineRun fails at start with
+    /// `InvalidTaskResultReference`): a PipelineTask, in `tasks` or `finally`, may reference only
+    /// results that a task of `tasks` declares.
+    fn check_task_result_ref(&self, pt: &PipelineTask, r: &ResultRef) -> Result<(), Error> {
+        let at = |what: String| {
+            Error::new(format!(
+                "pipeline task {}: InvalidTaskResultReference: {r}: {what}",
+                pt.name
+            ))
+        };
+        if r.finally {
+            return Err(at("only Pipeline results may reference finally tasks".into()));
+        }
+        let spec = &self.pipeline.spec;
+        let Some(parent) = spec.tasks.iter().find(|t| t.name == r.task) else {
+            return Err(at(if spec.finally.iter().any(|t| t.name == r.task) {
+                format!("{} is a finally task; its results cannot be referenced", r.task)
+            } else {
+                format!("referenced pipeline task {} does not exist", r.task)
+            }));
+        };
+        self.check_declared(parent, r).map_err(at)
+    }
+
+    /// Whether the Task that `producer` runs declares the result `r` names.
+    fn check_declared(&self, producer: &PipelineTask, r: &ResultRef) -> Result<(), String> {
+        let imp = self.resolve(producer).map_err(|e| e.to_string())?;
+        let declared: Vec<String> = imp.spec().results.into_iter().map(|d| d.name).collect();
+        if declared.contains(&r.result) {
+            return Ok(());
+        }
+        Err(format!(
+            "{} is not a named result returned by pipeline task {} (Task {} declares {})",
+            r.result,
+            r.task,
+            imp.task_name(),
+            if declared.is_empty() {
+                "no results".to_string()
+            } else {
+                declared.join(", ")
+            }
+        ))
+    }
+
+    /// Pipeline `results`, checked as Tekton does before anything runs (the PipelineRun fails
+    /// with `InvalidPipelineResultReference`): every value is made of task result references
+    /// (`$(tasks.X.results.Y)`, or `$(finally.X.results.Y)` for a finally task), and X declares Y.
+    /// Whether the results were written is checked at the end of the run
+    /// (`CouldntGetPipelineResult`).
+    fn check_pipeline_results(&self) -> Result<(), Error> {
+        let spec = &self.pipeline.spec;
+        for res in &spec.results {
+            let at = |what: String| {
+                Error::new(format!(
+                    "pipeline result {}: InvalidPipelineResultReference: {what}",
+                    res.name
+                ))
+            };
+            let ParamValue::Str(value) = &res.value else {
+                return Err(at(
+                    "only string results are supported locally".into()
+                ));
+            };
+            let refs = references(value);
+            if refs.is_empty() {
+                return Err(at(format!(
+                    "{value:?} holds no task result reference; write $(tasks.<task>.results.<result>)"
+                )));
+            }
+            for key in refs {
+                let r = ResultRef::parse(&key).ok_or_else(|| {
+                    at(format!(
+                        "$({key}) is not a task result reference (a Pipeline result holds only $(tasks.<task>.results.<result>) or $(finally.<task>.results.<result>))"
+                    ))
+                })?;
+                let pool = if r.finally { &spec.finally } else { &spec.tasks };
+                let producer = pool.iter().find(|t| t.name == r.task).ok_or_else(|| {
+                    at(format!(
+                        "{r}: referenced {} task {} does not exist",
+                        if r.finally { "finally" } else { "pipeline" },
+                        r.task
+                    ))
+                })?;
+                self.check_declared(producer, &r)
+                    .map_err(|m| at(format!("{r}: {m}")))?;
+            }
+        }
         Ok(())
     }
 }
@@ -280,7 +366,8 @@ mod tests {
             .map(|i| b.pipeline.spec.tasks[i].name.as_str())
             .collect();
         let pos = |n: &str| order.iter().position(|x| *x == n).unwrap();
-        assert!(pos("fetch-source") < pos("train"));
+        assert!(pos("fetch-source") < pos("resolve-version"));
+        assert!(pos("resolve-version") < pos("train"));
         assert!(pos("train") < pos("build-modelcar"));
         assert!(pos("deploy-test") < pos("update-model-metadata"));
         assert!(pos("promote-prod") < pos("open-prod-pr"));
@@ -290,6 +377,7 @@ mod tests {
                 "bump-gitops-version",
                 "execute-ds-pipeline",
                 "open-pr",
+                "resolve-version",
                 "wait-kfp-run",
                 "write-registry-metadata"
             ]

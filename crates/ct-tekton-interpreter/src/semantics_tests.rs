@@ -74,6 +74,13 @@ fn st(r: &PipelineRunReport, t: &str) -> TaskStatus {
     r.task(t).unwrap().status.clone()
 }
 
+fn skip_reason(r: &PipelineRunReport, t: &str) -> SkipReason {
+    match st(r, t) {
+        TaskStatus::Skipped(s) => s.reason,
+        other => panic!("{t} was not skipped: {other:?}"),
+    }
+}
+
 fn results(r: &PipelineRunReport, t: &str) -> BTreeMap<String, String> {
     r.task(t).unwrap().results.clone()
 }
@@ -104,6 +111,14 @@ spec:
       runAfter: [c]
       taskRef: {name: echo}
       params: [{name: v, value: d}]
+    - name: g
+      runAfter: [e]
+      taskRef: {name: echo}
+      params: [{name: v, value: g}]
+    - name: h
+      runAfter: [g]
+      taskRef: {name: echo}
+      params: [{name: v, value: h}]
   finally:
     - name: f
       taskRef: {name: echo}
@@ -126,15 +141,21 @@ fn dag_results_when_and_finally() {
     let order: Vec<&str> = r.tasks.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         order,
-        ["e", "a", "b", "c", "d", "f"],
+        ["e", "a", "b", "c", "d", "g", "h", "f"],
         "declaration order kept"
     );
     assert_eq!(results(&r, "a")["OUT"], format!("hello {}", r.name));
     assert_eq!(results(&r, "b")["OUT"], format!("hello {}!", r.name));
-    assert!(matches!(st(&r, "c"), TaskStatus::Skipped(_)));
-    // runAfter a skipped task: still runs; consuming its result: skipped.
+    assert_eq!(skip_reason(&r, "c"), SkipReason::When);
+    // runAfter a when-skipped task: still runs (when guards only its task); consuming its
+    // result: skipped for missing results.
     assert_eq!(st(&r, "d"), TaskStatus::Succeeded);
-    assert!(matches!(st(&r, "e"), TaskStatus::Skipped(ref w) if w.contains("skipped")));
+    assert_eq!(skip_reason(&r, "e"), SkipReason::MissingResults);
+    // A skip for any reason but the task's own `when` passes on to runAfter dependents, all
+    // the way down (skipBecauseParentTaskWasSkipped).
+    assert_eq!(skip_reason(&r, "g"), SkipReason::ParentSkipped);
+    assert_eq!(skip_reason(&r, "h"), SkipReason::ParentSkipped);
+    assert!(r.task("g").unwrap().status.to_string().contains("parent task e"));
     assert_eq!(
         results(&r, "f")["OUT"],
         format!("Completed Succeeded None hello {}!", r.name)
@@ -182,8 +203,10 @@ spec:
     assert!(matches!(st(&r, "a"), TaskStatus::Failed(ref w) if w.contains("code 3")));
     assert_eq!(r.task("a").unwrap().steps[0].exit_code, 3);
     assert_eq!(st(&r, "b"), TaskStatus::NotRun);
+    // A failed TaskRun keeps the results it wrote.
+    assert_eq!(results(&r, "a")["OUT"], "run-1");
     assert_eq!(results(&r, "cleanup")["OUT"], "run-1 Failed");
-    assert!(matches!(st(&r, "never"), TaskStatus::Skipped(_)));
+    assert_eq!(skip_reason(&r, "never"), SkipReason::When);
 }
 
 #[test]
@@ -297,6 +320,9 @@ spec:
     - name: f
       taskRef: {name: echo}
       params: [{name: v, value: "$(tasks.slow.status) $(tasks.slow.results.OUT)"}]
+    - name: status-only
+      taskRef: {name: echo}
+      params: [{name: v, value: "$(tasks.slow.status)"}]
 "#;
     let f = Fixture::new(&[echo(), graceful], p);
     let r = f.run(&[]).unwrap();
@@ -306,8 +332,12 @@ spec:
         st(&r, "slow")
     );
     assert_eq!(r.task("slow").unwrap().steps[0].exit_code, 143);
+    // The step wrote OUT while terminating, but a timed-out TaskRun's pod is deleted and Tekton
+    // publishes no results: the finally task that needs OUT is skipped.
+    assert!(results(&r, "slow").is_empty(), "{:?}", results(&r, "slow"));
     assert_eq!(st(&r, "after"), TaskStatus::NotRun);
-    assert_eq!(results(&r, "f")["OUT"], "Failed cleaned-up");
+    assert_eq!(skip_reason(&r, "f"), SkipReason::MissingResults);
+    assert_eq!(results(&r, "status-only")["OUT"], "Failed");
 }
 
 #[test]
@@ -315,8 +345,8 @@ fn cancel_stops_the_running_step_and_still_runs_finally() {
     let waiter = task(
         "waiter",
         &["marker"],
-        &[],
-        r#"trap 'kill $! 2>/dev/null; exit 143' TERM; : > "$P_MARKER"; sleep 30 & wait"#,
+        &["OUT"],
+        r#"trap 'kill $! 2>/dev/null; exit 143' TERM; printf early > "$RESULTS/OUT"; : > "$P_MARKER"; sleep 30 & wait"#,
     );
     let p = r#"
 apiVersion: tekton.dev/v1
@@ -331,6 +361,9 @@ spec:
     - name: f
       taskRef: {name: echo}
       params: [{name: v, value: "$(tasks.status) $(tasks.slow.status)"}]
+    - name: needs-out
+      taskRef: {name: echo}
+      params: [{name: v, value: "$(tasks.slow.results.OUT)"}]
 "#;
     let f = Fixture::new(&[echo(), waiter], p);
     let marker = f.root.join("started");
@@ -358,5 +391,182 @@ spec:
     assert_eq!(st(&r, "after"), TaskStatus::NotRun);
     assert_eq!(st(&r, "f"), TaskStatus::Succeeded);
     assert_eq!(results(&r, "f")["OUT"], "Failed Failed");
+    // Cancelled like a timeout: the pod is deleted, the result written before is not published.
+    assert!(results(&r, "slow").is_empty());
+    assert_eq!(skip_reason(&r, "needs-out"), SkipReason::MissingResults);
     assert_eq!(r.status, RunStatus::Failed);
+}
+
+/// `ValidatePipelineTaskResults` and `ValidatePipelineResults`: a reference to a result that the
+/// producing Task does not declare, or to a task that does not exist, is refused before anything
+/// runs, in `tasks`, in `finally` and in the Pipeline's `results`.
+#[test]
+fn result_references_are_checked_against_the_declared_results_before_anything_runs() {
+    let base = r#"
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: p}
+spec:
+  tasks:
+    - name: a
+      taskRef: {name: echo}
+      params: [{name: v, value: a}]
+    - name: b
+      taskRef: {name: echo}
+      params: [{name: v, value: "REF_B"}]
+  finally:
+    - name: f
+      taskRef: {name: echo}
+      params: [{name: v, value: "REF_F"}]
+  results:
+    - {name: R, value: "REF_R"}
+"#;
+    let ok = "$(tasks.a.results.OUT)";
+    let cases = [
+        // (in b, in f, in results, expected message parts)
+        (
+            "$(tasks.a.results.NOPE)",
+            ok,
+            ok,
+            &["pipeline task b", "InvalidTaskResultReference", "NOPE is not a named result returned by pipeline task a", "declares OUT"][..],
+        ),
+        (ok, "$(tasks.a.results.NOPE)", ok, &["pipeline task f", "NOPE"][..]),
+        (ok, "$(tasks.f.results.OUT)", ok, &["pipeline task f", "f is a finally task"][..]),
+        (ok, ok, "$(tasks.a.results.NOPE)", &["pipeline result R", "InvalidPipelineResultReference", "NOPE"][..]),
+        (ok, ok, "$(tasks.zz.results.OUT)", &["pipeline result R", "pipeline task zz does not exist"][..]),
+        (ok, ok, "$(finally.f.results.NOPE)", &["pipeline result R", "NOPE"][..]),
+        (ok, ok, "$(params.x)", &["pipeline result R", "not a task result reference"][..]),
+        (ok, ok, "constant", &["pipeline result R", "no task result reference"][..]),
+    ];
+    for (b, fin, res, want) in cases {
+        let p = base
+            .replace("REF_B", b)
+            .replace("REF_F", fin)
+            .replace("REF_R", res);
+        let f = Fixture::new(&[echo()], &p);
+        let e = f.run(&[]).unwrap_err().to_string();
+        for w in want {
+            assert!(e.contains(w), "{b} / {fin} / {res}: {e:?} lacks {w:?}");
+        }
+        assert!(!f.root.join("run").exists(), "nothing ran");
+    }
+    // The stand-ins declare the catalog Tasks' results.
+    let p = r#"
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: p}
+spec:
+  workspaces: [{name: ws}]
+  tasks:
+    - name: clone
+      taskRef: {resolver: cluster, params: [{name: name, value: git-clone}]}
+      params: [{name: URL, value: x}]
+      workspaces: [{name: output, workspace: ws}]
+    - name: b
+      taskRef: {name: echo}
+      params: [{name: v, value: "$(tasks.clone.results.SHA)"}]
+"#;
+    let f = Fixture::new(&[echo()], p);
+    let e = f.run(&[]).unwrap_err().to_string();
+    assert!(
+        e.contains("SHA is not a named result returned by pipeline task clone (Task git-clone declares COMMIT, URL, COMMITTER_DATE)"),
+        "{e}"
+    );
+}
+
+/// `ApplyTaskResultsToPipelineResults`: a Pipeline result from a skipped task is left out; one
+/// from a task that succeeded without writing it fails the run (`CouldntGetPipelineResult`).
+#[test]
+fn pipeline_results_from_skipped_tasks_are_left_out_and_missing_ones_fail_the_run() {
+    let silent = task("silent", &[], &["OUT"], "true");
+    let p = r#"
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: p}
+spec:
+  params: [{name: flag, type: string, default: "no"}]
+  tasks:
+    - name: a
+      taskRef: {name: echo}
+      params: [{name: v, value: a}]
+    - name: skipped
+      when: [{input: "$(params.flag)", operator: in, values: ["yes"]}]
+      taskRef: {name: echo}
+      params: [{name: v, value: s}]
+    - name: quiet
+      taskRef: {name: silent}
+  finally:
+    - name: f
+      taskRef: {name: echo}
+      params: [{name: v, value: fin}]
+  results:
+    - {name: A, value: "$(tasks.a.results.OUT)-$(finally.f.results.OUT)"}
+    - {name: S, value: "$(tasks.skipped.results.OUT)"}
+"#;
+    let f = Fixture::new(&[echo(), silent.clone()], p);
+    let r = f.run(&[]).unwrap();
+    assert_eq!(r.status, RunStatus::Completed);
+    assert_eq!(r.reason, None);
+    assert_eq!(r.results.get("A").map(String::as_str), Some("a-fin"));
+    assert!(!r.results.contains_key("S"), "left out: {:?}", r.results);
+
+    let p = p.replace(
+        "- {name: S, value: \"$(tasks.skipped.results.OUT)\"}",
+        "- {name: Q, value: \"$(tasks.quiet.results.OUT)\"}",
+    );
+    let f = Fixture::new(&[echo(), silent], &p);
+    let r = f.run(&[]).unwrap();
+    assert_eq!(st(&r, "quiet"), TaskStatus::Succeeded);
+    assert_eq!(r.status, RunStatus::Failed);
+    let reason = r.reason.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with("CouldntGetPipelineResult") && reason.contains("Q ($(tasks.quiet.results.OUT))"),
+        "{reason}"
+    );
+    assert_eq!(r.results.get("A").map(String::as_str), Some("a-fin"));
+}
+
+/// The skip reasons in the order Tekton checks them: a parent skipped for a reason other than
+/// its `when` wins over this task's own missing results and `when`; a result of a when-skipped
+/// parent is missing before this task's `when` is looked at; the dependents of a task that is
+/// skipped by its own `when` run.
+#[test]
+fn skip_reasons_follow_tektons_order() {
+    let p = r#"
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: p}
+spec:
+  tasks:
+    - name: off
+      when: [{input: "a", operator: in, values: ["b"]}]
+      taskRef: {name: echo}
+      params: [{name: v, value: x}]
+    - name: needs-off
+      when: [{input: "a", operator: in, values: ["b"]}]
+      taskRef: {name: echo}
+      params: [{name: v, value: "$(tasks.off.results.OUT)"}]
+    - name: after-needs-off
+      runAfter: [needs-off]
+      when: [{input: "a", operator: in, values: ["b"]}]
+      taskRef: {name: echo}
+      params: [{name: v, value: x}]
+    - name: own-when
+      runAfter: [off]
+      when: [{input: "a", operator: in, values: ["b"]}]
+      taskRef: {name: echo}
+      params: [{name: v, value: x}]
+    - name: after-own-when
+      runAfter: [own-when]
+      taskRef: {name: echo}
+      params: [{name: v, value: x}]
+"#;
+    let f = Fixture::new(&[echo()], p);
+    let r = f.run(&[]).unwrap();
+    assert_eq!(skip_reason(&r, "off"), SkipReason::When);
+    assert_eq!(skip_reason(&r, "needs-off"), SkipReason::MissingResults);
+    assert_eq!(skip_reason(&r, "after-needs-off"), SkipReason::ParentSkipped);
+    assert_eq!(skip_reason(&r, "own-when"), SkipReason::When);
+    assert_eq!(st(&r, "after-own-when"), TaskStatus::Succeeded);
+    assert_eq!(r.status, RunStatus::Completed);
 }

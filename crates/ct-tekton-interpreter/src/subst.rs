@@ -2,7 +2,7 @@
 //! `$(tasks.t.results.r)`, `$(results.r.path)`, `$(workspaces.w.path)`, `$(context.taskRun.uid)`…
 //!
 //! Substitution is plain text replacement, as the Tekton controller does. A reference in one of
-//! Tekton's namespaces (`params`, `tasks`, `context`, `results`, `workspaces`, `steps`, `step`)
+//! Tekton's namespaces (`params`, `tasks`, `finally`, `context`, `results`, `workspaces`, `steps`, `step`)
 //! that the scope cannot resolve is an error naming the reference, never an empty string; any
 //! other `$(…)` text is left alone.
 
@@ -33,6 +33,7 @@ impl fmt::Display for Unresolved {
 const NAMESPACES: &[&str] = &[
     "params",
     "tasks",
+    "finally",
     "context",
     "results",
     "workspaces",

@@ -89,9 +89,47 @@ impl RunOptions {
 pub enum TaskStatus {
     Succeeded,
     Failed(String),
-    Skipped(String),
-    /// Not started because an earlier task failed.
+    Skipped(Skip),
+    /// Not started because an earlier task failed or the run was cancelled.
     NotRun,
+}
+
+/// Why a PipelineTask was skipped: Tekton's `SkippingReason`s that a local run can reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Its own `when` expressions evaluated to false. With `when` scoped to the task (the only
+    /// behaviour of Tekton v1), this skips the task alone: its `runAfter` dependents still run.
+    When,
+    /// A parent (`runAfter` or a result it uses) was skipped for a reason other than its own
+    /// `when` expressions (`skipBecauseParentTaskWasSkipped`).
+    ParentSkipped,
+    /// A result it references was not produced: in `finally`, any missing result; in `tasks`,
+    /// a result of a parent skipped by its `when` (`skipBecauseResultReferencesAreMissing`).
+    MissingResults,
+}
+
+impl SkipReason {
+    /// Tekton's text for the reason (`status.skippedTasks[].reason`).
+    pub fn tekton(self) -> &'static str {
+        match self {
+            SkipReason::When => "When Expressions evaluated to false",
+            SkipReason::ParentSkipped => "Parent Tasks were skipped",
+            SkipReason::MissingResults => "Results were missing",
+        }
+    }
+}
+
+/// A skipped PipelineTask: the reason and what caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    pub reason: SkipReason,
+    pub detail: String,
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.reason.tekton(), self.detail)
+    }
 }
 
 /// The one way a TaskRun's status reads for a person (`run`'s listing, the demo's summary and
@@ -101,8 +139,8 @@ impl fmt::Display for TaskStatus {
         match self {
             TaskStatus::Succeeded => f.write_str("Succeeded"),
             TaskStatus::Failed(why) => write!(f, "FAILED: {why}"),
-            TaskStatus::Skipped(why) => write!(f, "skipped: {why}"),
-            TaskStatus::NotRun => f.write_str("not run (an earlier task failed)"),
+            TaskStatus::Skipped(skip) => write!(f, "skipped: {skip}"),
+            TaskStatus::NotRun => f.write_str("not run (an earlier task failed or the run was cancelled)"),
         }
     }
 }
@@ -115,6 +153,13 @@ impl TaskStatus {
             TaskStatus::Failed(_) => "Failed",
             TaskStatus::Skipped(_) | TaskStatus::NotRun => "None",
         }
+    }
+
+    pub(crate) fn skipped(reason: SkipReason, detail: impl Into<String>) -> TaskStatus {
+        TaskStatus::Skipped(Skip {
+            reason,
+            detail: detail.into(),
+        })
     }
 }
 
@@ -164,6 +209,8 @@ pub struct PipelineRunReport {
     pub name: String,
     pub uid: String,
     pub status: RunStatus,
+    /// Why the run failed when no TaskRun did (`CouldntGetPipelineResult`).
+    pub reason: Option<String>,
     pub tasks: Vec<TaskRunReport>,
     pub results: BTreeMap<String, String>,
     pub run_dir: PathBuf,
@@ -293,6 +340,8 @@ pub fn run(bundle: &Bundle, opts: &RunOptions) -> Result<PipelineRunReport, Erro
         let pt = &spec.tasks[idx];
         let report = if failed || opts.cancel.load(std::sync::atomic::Ordering::SeqCst) {
             ctx.not_run(pt)
+        } else if let Some(skip) = parent_skipped(pt, &reports) {
+            ctx.skipped(pt, skip)
         } else {
             let r = ctx.run_pipeline_task(pt, &scope, &reports, false);
             if matches!(r.status, TaskStatus::Failed(_)) {
@@ -345,22 +394,89 @@ pub fn run(bundle: &Bundle, opts: &RunOptions) -> Result<PipelineRunReport, Erro
     } else {
         RunStatus::Completed
     };
-    let mut results = BTreeMap::new();
-    for r in &spec.results {
-        if let ParamValue::Str(v) = &r.value
-            && let Ok(v) = fscope.substitute(v)
-        {
-            results.insert(r.name.clone(), v);
+    let mut pscope = fscope;
+    for r in tasks.iter().filter(|t| t.finally) {
+        for (k, v) in &r.results {
+            pscope.set(format!("finally.{}.results.{k}", r.name), v);
         }
     }
+    let (results, reason) = pipeline_results(spec, &pscope, &tasks);
+    let status = if reason.is_some() {
+        RunStatus::Failed
+    } else {
+        status
+    };
     Ok(PipelineRunReport {
         name: pr_name,
         uid: pr_uid,
         status,
+        reason,
         tasks,
         results,
         run_dir: opts.run_dir.clone(),
     })
+}
+
+/// Tekton's `skipBecauseParentTaskWasSkipped`: a task is skipped when one of its parents
+/// (`runAfter` or a result producer) was skipped for any reason but its own `when` expressions.
+/// `when` guards only its task (Tekton v1 scopes `when` to the task), so the dependents of a
+/// when-skipped task run, unless they use its results ([`SkipReason::MissingResults`]); skips
+/// for any other reason pass on to every dependent, transitively.
+fn parent_skipped(
+    pt: &crate::model::PipelineTask,
+    reports: &BTreeMap<String, TaskRunReport>,
+) -> Option<TaskStatus> {
+    crate::dag::parents(pt).into_iter().find_map(|p| match reports.get(&p)?.status {
+        TaskStatus::Skipped(ref s) if s.reason != SkipReason::When => Some(TaskStatus::skipped(
+            SkipReason::ParentSkipped,
+            format!("parent task {p} was skipped: {}", s.reason.tekton()),
+        )),
+        _ => None,
+    })
+}
+
+/// The Pipeline's results at the end of the run, as Tekton's `ApplyTaskResultsToPipelineResults`
+/// makes them: a result whose references all resolve gets its value; one that references a
+/// result of a DAG task that did not succeed is left out; one that references a missing result
+/// of a task that succeeded (or of a finally task: Tekton's task status map holds DAG tasks only)
+/// fails the run with `CouldntGetPipelineResult`.
+fn pipeline_results(
+    spec: &crate::model::PipelineSpec,
+    scope: &Scope,
+    tasks: &[TaskRunReport],
+) -> (BTreeMap<String, String>, Option<String>) {
+    let mut results = BTreeMap::new();
+    let mut invalid = Vec::new();
+    for r in &spec.results {
+        // Load checked that every result is a string of result references.
+        let ParamValue::Str(v) = &r.value else {
+            continue;
+        };
+        let mut complete = true;
+        for key in crate::subst::references(v) {
+            if scope.get(&key).is_some() {
+                continue;
+            }
+            complete = false;
+            let dag_status = crate::dag::ResultRef::parse(&key)
+                .filter(|rr| !rr.finally)
+                .and_then(|rr| tasks.iter().find(|t| t.name == rr.task && !t.finally))
+                .map(|t| &t.status);
+            if matches!(dag_status, None | Some(TaskStatus::Succeeded)) {
+                invalid.push(format!("{} ($({key}))", r.name));
+            }
+        }
+        if complete && let Ok(value) = scope.substitute(v) {
+            results.insert(r.name.clone(), value);
+        }
+    }
+    let reason = (!invalid.is_empty()).then(|| {
+        format!(
+            "CouldntGetPipelineResult: invalid pipelineresults {}, the referred results don't exist",
+            invalid.join(", ")
+        )
+    });
+    (results, reason)
 }
 
 /// `$(tasks.status)` for finally tasks.
@@ -433,7 +549,7 @@ mod tests {
         use TaskStatus::*;
         assert_eq!(aggregate([Succeeded, Succeeded].iter()), "Succeeded");
         assert_eq!(
-            aggregate([Succeeded, Skipped("w".into())].iter()),
+            aggregate([Succeeded, TaskStatus::skipped(SkipReason::When, "w")].iter()),
             "Completed"
         );
         assert_eq!(aggregate([Failed("x".into()), NotRun].iter()), "Failed");

@@ -6,11 +6,36 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::step::{PathMap, StepContext};
-use super::{RunOptions, StepReport, TaskRunReport, TaskStatus, bind_param};
+use super::{RunOptions, SkipReason, StepReport, TaskRunReport, TaskStatus, bind_param};
+use crate::dag::result_refs;
 use crate::model::{ParamValue, PipelineTask, TaskSpec};
 use crate::standin;
 use crate::subst::{Scope, Unresolved};
 use crate::{Bundle, TaskImpl};
+
+/// How a TaskRun that did not succeed ended.
+pub(super) enum Failure {
+    /// Its steps failed: the pod finished and Tekton reads the results it wrote.
+    Failed(String),
+    /// Timeout or cancel: Tekton deletes the pod (`failTaskRun`) and publishes no results.
+    PodDeleted(String),
+}
+
+impl From<String> for Failure {
+    fn from(msg: String) -> Self {
+        Failure::Failed(msg)
+    }
+}
+
+/// How a TaskRun that left a result unwritten ended, for a message.
+fn what_happened(status: &TaskStatus) -> String {
+    match status {
+        TaskStatus::Succeeded => "did not write it".into(),
+        TaskStatus::Failed(why) => format!("failed without it ({why})"),
+        TaskStatus::Skipped(skip) => format!("was skipped: {}", skip.reason.tekton()),
+        TaskStatus::NotRun => "did not run".into(),
+    }
+}
 
 pub(super) struct Ctx<'a> {
     pub bundle: &'a Bundle,
@@ -43,37 +68,36 @@ impl Ctx<'_> {
         self.report(pt, false, TaskStatus::NotRun)
     }
 
-    /// Why a reference to another task's result cannot be resolved: skip or fail.
-    fn unresolved_outcome(
+    pub fn skipped(&self, pt: &PipelineTask, status: TaskStatus) -> TaskRunReport {
+        self.report(pt, false, status)
+    }
+
+    /// Tekton's `skipBecauseResultReferencesAreMissing`, and the start-time failure it leaves
+    /// to the DAG: a result `pt` references is missing. A finally task is skipped; a DAG task is
+    /// skipped when the producer was skipped by its own `when`, and fails
+    /// (`InvalidTaskResultReference`) when the producer succeeded without writing it.
+    fn missing_result(
         &self,
-        u: &Unresolved,
+        pt: &PipelineTask,
         reports: &BTreeMap<String, TaskRunReport>,
         fin: bool,
-    ) -> TaskStatus {
-        let parts: Vec<&str> = u.reference.split('.').collect();
-        if parts.len() >= 4
-            && parts[0] == "tasks"
-            && parts[2] == "results"
-            && let Some(parent) = reports.get(parts[1])
-        {
-            return match &parent.status {
-                TaskStatus::Skipped(_) => TaskStatus::Skipped(format!(
-                    "needs result {} of task {}, which was skipped",
-                    parts[3], parts[1]
-                )),
+    ) -> Option<TaskStatus> {
+        result_refs(pt).into_iter().find_map(|r| {
+            let parent = reports.get(&r.task)?;
+            if parent.results.contains_key(&r.result) {
+                return None;
+            }
+            Some(match &parent.status {
                 TaskStatus::Succeeded if !fin => TaskStatus::Failed(format!(
                     "InvalidTaskResultReference: task {} succeeded but did not write result {}",
-                    parts[1], parts[3]
+                    r.task, r.result
                 )),
-                _ => TaskStatus::Skipped(format!(
-                    "result {} of task {} is not available ({})",
-                    parts[3],
-                    parts[1],
-                    parent.status.tekton()
-                )),
-            };
-        }
-        TaskStatus::Failed(format!("cannot resolve {u}"))
+                status => TaskStatus::skipped(
+                    SkipReason::MissingResults,
+                    format!("{r}: task {} {}", r.task, what_happened(status)),
+                ),
+            })
+        })
     }
 
     pub fn run_pipeline_task(
@@ -88,6 +112,11 @@ impl Ctx<'_> {
             Err(e) => return self.report(pt, fin, TaskStatus::Failed(e.to_string())),
         };
         let spec = imp.spec();
+        // Tekton's order: missing results first, then `when`.
+        if let Some(status) = self.missing_result(pt, reports, fin) {
+            return self.report(pt, fin, status);
+        }
+        let unresolved = |u: Unresolved| TaskStatus::Failed(format!("cannot resolve {u}"));
 
         // when: all expressions must hold.
         for w in &pt.when {
@@ -98,19 +127,10 @@ impl Ctx<'_> {
                     TaskStatus::Failed("when: only input/operator/values is supported".into()),
                 );
             };
-            let input = match scope.substitute(input) {
-                Ok(v) => v,
-                Err(u) => {
-                    let st = self.unresolved_outcome(&u, reports, fin);
-                    return self.report(pt, fin, st);
-                }
-            };
-            let values = match scope.substitute_list(&w.values) {
-                Ok(v) => v,
-                Err(u) => {
-                    let st = self.unresolved_outcome(&u, reports, fin);
-                    return self.report(pt, fin, st);
-                }
+            let (input, values) = match (scope.substitute(input), scope.substitute_list(&w.values))
+            {
+                (Ok(i), Ok(v)) => (i, v),
+                (Err(u), _) | (_, Err(u)) => return self.report(pt, fin, unresolved(u)),
             };
             let holds = match op.as_str() {
                 "in" => values.contains(&input),
@@ -127,9 +147,10 @@ impl Ctx<'_> {
                 return self.report(
                     pt,
                     fin,
-                    TaskStatus::Skipped(format!(
-                        "when expressions evaluated to false ({input:?} {op} {values:?})"
-                    )),
+                    TaskStatus::skipped(
+                        SkipReason::When,
+                        format!("{input:?} {op} {values:?}"),
+                    ),
                 );
             }
         }
@@ -150,10 +171,7 @@ impl Ctx<'_> {
                 Ok(v) => {
                     given.insert(p.name.clone(), v);
                 }
-                Err(u) => {
-                    let st = self.unresolved_outcome(&u, reports, fin);
-                    return self.report(pt, fin, st);
-                }
+                Err(u) => return self.report(pt, fin, unresolved(u)),
             }
         }
 
@@ -167,7 +185,12 @@ impl Ctx<'_> {
         let mut report = self.report(pt, fin, TaskStatus::Succeeded);
         match self.execute(pt, imp, &spec, &given, &mut report) {
             Ok(()) => {}
-            Err(msg) => report.status = TaskStatus::Failed(msg),
+            Err(Failure::Failed(msg)) => report.status = TaskStatus::Failed(msg),
+            Err(Failure::PodDeleted(msg)) => {
+                // Timeout or cancel: Tekton deletes the pod and publishes no results.
+                report.status = TaskStatus::Failed(msg);
+                return report;
+            }
         }
         // Whatever results were written (also after a failure: finally tasks may use them).
         let results_dir = report.dir.join("results");
@@ -186,7 +209,7 @@ impl Ctx<'_> {
         spec: &TaskSpec,
         given: &BTreeMap<String, ParamValue>,
         report: &mut TaskRunReport,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         let dir = report.dir.clone();
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -221,7 +244,8 @@ impl Ctx<'_> {
                 return Err(format!(
                     "param {name} is not declared by Task {}",
                     imp.task_name()
-                ));
+                )
+                .into());
             }
         }
         let mut task_ws: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -255,7 +279,8 @@ impl Ctx<'_> {
                         "workspace {} of Task {} is not bound",
                         w.name,
                         imp.task_name()
-                    ));
+                    )
+                    .into());
                 }
             }
         }
@@ -297,7 +322,7 @@ impl Ctx<'_> {
                     name: kind.catalog_name().into(),
                     exit_code: if r.is_ok() { 0 } else { 1 },
                 });
-                r
+                Ok(r?)
             }
             TaskImpl::Local(task) => {
                 let template = task.spec.step_template.clone().unwrap_or_default();
@@ -324,10 +349,10 @@ impl Ctx<'_> {
                             name: step.name.clone(),
                             exit_code: code,
                         });
-                        return Err(format!(
+                        return Err(Failure::PodDeleted(format!(
                             "TaskRunCancelled: the run was cancelled (step {} got SIGTERM, exit code {code})",
                             step.name
-                        ));
+                        )));
                     }
                     if let Some(d) = deadline
                         && std::time::Instant::now() >= d
@@ -336,12 +361,12 @@ impl Ctx<'_> {
                             name: step.name.clone(),
                             exit_code: code,
                         });
-                        return Err(format!(
+                        return Err(Failure::PodDeleted(format!(
                             "TaskRunTimeout: pipeline task {} exceeded its timeout of {} (step {} got SIGTERM, exit code {code})",
                             pt.name,
                             pt.timeout.as_deref().unwrap_or_default(),
                             step.name
-                        ));
+                        )));
                     }
                     report.steps.push(StepReport {
                         name: step.name.clone(),
@@ -351,7 +376,7 @@ impl Ctx<'_> {
                         if step.on_error.as_deref() == Some("continue") {
                             continue;
                         }
-                        return Err(format!("step {} exited with code {code}", step.name));
+                        return Err(format!("step {} exited with code {code}", step.name).into());
                     }
                 }
                 Ok(())
