@@ -3,10 +3,15 @@
 //! - [`repo_root`] and [`fixture`]: the checkout and `tests/fixtures/`;
 //! - [`step_binaries`]: the directory of the step binaries, brought up to date with
 //!   `cargo build` once per test process, so `cargo test -p <crate>` works on a clean tree;
+//! - [`chart`]: the Helm chart rendered with the workshop's values and the alert Trigger on;
+//! - [`hostile`]: what the steps' hostile-input suites share (a step's outcome, files left in
+//!   its results directory, a listener that tells whether anyone connected, SIGTERM at a phase);
 //! - [`forge`] (feature `forge`): the GitOps promotion repository the PR tests start from.
 
+pub mod chart;
 #[cfg(feature = "forge")]
 pub mod forge;
+pub mod hostile;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
