@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use crate::Error;
 use crate::dag::{ResultRef, dag_order, result_refs};
 use crate::model::{ParamValue, Pipeline, PipelineTask, Task, TaskSpec};
-use crate::subst::references;
 use crate::standin::StandIn;
+use crate::subst::references;
 
 /// A Pipeline and the Tasks it can reference by name.
 #[derive(Debug, Clone)]
@@ -268,12 +268,17 @@ impl Bundle {
             ))
         };
         if r.finally {
-            return Err(at("only Pipeline results may reference finally tasks".into()));
+            return Err(at(
+                "only Pipeline results may reference finally tasks".into()
+            ));
         }
         let spec = &self.pipeline.spec;
         let Some(parent) = spec.tasks.iter().find(|t| t.name == r.task) else {
             return Err(at(if spec.finally.iter().any(|t| t.name == r.task) {
-                format!("{} is a finally task; its results cannot be referenced", r.task)
+                format!(
+                    "{} is a finally task; its results cannot be referenced",
+                    r.task
+                )
             } else {
                 format!("referenced pipeline task {} does not exist", r.task)
             }));
@@ -316,9 +321,7 @@ impl Bundle {
                 ))
             };
             let ParamValue::Str(value) = &res.value else {
-                return Err(at(
-                    "only string results are supported locally".into()
-                ));
+                return Err(at("only string results are supported locally".into()));
             };
             let refs = references(value);
             if refs.is_empty() {
@@ -332,7 +335,11 @@ impl Bundle {
                         "$({key}) is not a task result reference (a Pipeline result holds only $(tasks.<task>.results.<result>) or $(finally.<task>.results.<result>))"
                     ))
                 })?;
-                let pool = if r.finally { &spec.finally } else { &spec.tasks };
+                let pool = if r.finally {
+                    &spec.finally
+                } else {
+                    &spec.tasks
+                };
                 let producer = pool.iter().find(|t| t.name == r.task).ok_or_else(|| {
                     at(format!(
                         "{r}: referenced {} task {} does not exist",

@@ -155,7 +155,13 @@ fn dag_results_when_and_finally() {
     // the way down (skipBecauseParentTaskWasSkipped).
     assert_eq!(skip_reason(&r, "g"), SkipReason::ParentSkipped);
     assert_eq!(skip_reason(&r, "h"), SkipReason::ParentSkipped);
-    assert!(r.task("g").unwrap().status.to_string().contains("parent task e"));
+    assert!(
+        r.task("g")
+            .unwrap()
+            .status
+            .to_string()
+            .contains("parent task e")
+    );
     assert_eq!(
         results(&r, "f")["OUT"],
         format!("Completed Succeeded None hello {}!", r.name)
@@ -428,15 +434,59 @@ spec:
             "$(tasks.a.results.NOPE)",
             ok,
             ok,
-            &["pipeline task b", "InvalidTaskResultReference", "NOPE is not a named result returned by pipeline task a", "declares OUT"][..],
+            &[
+                "pipeline task b",
+                "InvalidTaskResultReference",
+                "NOPE is not a named result returned by pipeline task a",
+                "declares OUT",
+            ][..],
         ),
-        (ok, "$(tasks.a.results.NOPE)", ok, &["pipeline task f", "NOPE"][..]),
-        (ok, "$(tasks.f.results.OUT)", ok, &["pipeline task f", "f is a finally task"][..]),
-        (ok, ok, "$(tasks.a.results.NOPE)", &["pipeline result R", "InvalidPipelineResultReference", "NOPE"][..]),
-        (ok, ok, "$(tasks.zz.results.OUT)", &["pipeline result R", "pipeline task zz does not exist"][..]),
-        (ok, ok, "$(finally.f.results.NOPE)", &["pipeline result R", "NOPE"][..]),
-        (ok, ok, "$(params.x)", &["pipeline result R", "not a task result reference"][..]),
-        (ok, ok, "constant", &["pipeline result R", "no task result reference"][..]),
+        (
+            ok,
+            "$(tasks.a.results.NOPE)",
+            ok,
+            &["pipeline task f", "NOPE"][..],
+        ),
+        (
+            ok,
+            "$(tasks.f.results.OUT)",
+            ok,
+            &["pipeline task f", "f is a finally task"][..],
+        ),
+        (
+            ok,
+            ok,
+            "$(tasks.a.results.NOPE)",
+            &[
+                "pipeline result R",
+                "InvalidPipelineResultReference",
+                "NOPE",
+            ][..],
+        ),
+        (
+            ok,
+            ok,
+            "$(tasks.zz.results.OUT)",
+            &["pipeline result R", "pipeline task zz does not exist"][..],
+        ),
+        (
+            ok,
+            ok,
+            "$(finally.f.results.NOPE)",
+            &["pipeline result R", "NOPE"][..],
+        ),
+        (
+            ok,
+            ok,
+            "$(params.x)",
+            &["pipeline result R", "not a task result reference"][..],
+        ),
+        (
+            ok,
+            ok,
+            "constant",
+            &["pipeline result R", "no task result reference"][..],
+        ),
     ];
     for (b, fin, res, want) in cases {
         let p = base
@@ -520,7 +570,8 @@ spec:
     assert_eq!(r.status, RunStatus::Failed);
     let reason = r.reason.clone().unwrap_or_default();
     assert!(
-        reason.starts_with("CouldntGetPipelineResult") && reason.contains("Q ($(tasks.quiet.results.OUT))"),
+        reason.starts_with("CouldntGetPipelineResult")
+            && reason.contains("Q ($(tasks.quiet.results.OUT))"),
         "{reason}"
     );
     assert_eq!(r.results.get("A").map(String::as_str), Some("a-fin"));
@@ -565,7 +616,10 @@ spec:
     let r = f.run(&[]).unwrap();
     assert_eq!(skip_reason(&r, "off"), SkipReason::When);
     assert_eq!(skip_reason(&r, "needs-off"), SkipReason::MissingResults);
-    assert_eq!(skip_reason(&r, "after-needs-off"), SkipReason::ParentSkipped);
+    assert_eq!(
+        skip_reason(&r, "after-needs-off"),
+        SkipReason::ParentSkipped
+    );
     assert_eq!(skip_reason(&r, "own-when"), SkipReason::When);
     assert_eq!(st(&r, "after-own-when"), TaskStatus::Succeeded);
     assert_eq!(r.status, RunStatus::Completed);

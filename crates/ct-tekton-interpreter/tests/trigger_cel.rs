@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use ct_tekton_interpreter::trigger::{
-    Decision, Interceptor, TriggerDef, evaluate, load_binding, load_trigger, signature_256,
-    template_pipelinerun_params,
+    Decision, Interceptor, Secrets, TriggerDef, evaluate, load_binding, load_trigger,
+    parse_headers, signature_256, template_pipelinerun_params,
 };
 
 /// Secret the shared fixtures are signed with (../shared/fixtures/gitea/README.md).
@@ -21,14 +21,8 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn delivery(name: &str) -> (Vec<(String, String)>, Vec<u8>) {
-    let headers = std::fs::read_to_string(fixture(&format!("{name}.headers")))
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            l.split_once(':')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        })
-        .collect();
+    let headers =
+        parse_headers(&std::fs::read_to_string(fixture(&format!("{name}.headers"))).unwrap());
     let body = std::fs::read(fixture(&format!("{name}.json"))).unwrap();
     (headers, body)
 }
@@ -48,16 +42,12 @@ impl Listener {
     }
 
     fn deliver(&self, headers: &[(String, String)], body: &[u8]) -> Decision {
-        evaluate(
-            &self.trigger,
-            &self.bindings,
-            headers,
-            body,
-            &|name, key| {
-                (name == "ct-webhook-secret" && key == "token").then(|| FIXTURE_SECRET.to_string())
-            },
-        )
-        .unwrap()
+        let mut secrets = Secrets::new();
+        secrets.insert(
+            ("ct-webhook-secret".into(), "token".into()),
+            FIXTURE_SECRET.into(),
+        );
+        evaluate(&self.trigger, &self.bindings, headers, body, &secrets).unwrap()
     }
 }
 

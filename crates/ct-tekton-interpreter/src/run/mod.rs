@@ -140,7 +140,9 @@ impl fmt::Display for TaskStatus {
             TaskStatus::Succeeded => f.write_str("Succeeded"),
             TaskStatus::Failed(why) => write!(f, "FAILED: {why}"),
             TaskStatus::Skipped(skip) => write!(f, "skipped: {skip}"),
-            TaskStatus::NotRun => f.write_str("not run (an earlier task failed or the run was cancelled)"),
+            TaskStatus::NotRun => {
+                f.write_str("not run (an earlier task failed or the run was cancelled)")
+            }
         }
     }
 }
@@ -426,13 +428,17 @@ fn parent_skipped(
     pt: &crate::model::PipelineTask,
     reports: &BTreeMap<String, TaskRunReport>,
 ) -> Option<TaskStatus> {
-    crate::dag::parents(pt).into_iter().find_map(|p| match reports.get(&p)?.status {
-        TaskStatus::Skipped(ref s) if s.reason != SkipReason::When => Some(TaskStatus::skipped(
-            SkipReason::ParentSkipped,
-            format!("parent task {p} was skipped: {}", s.reason.tekton()),
-        )),
-        _ => None,
-    })
+    crate::dag::parents(pt)
+        .into_iter()
+        .find_map(|p| match reports.get(&p)?.status {
+            TaskStatus::Skipped(ref s) if s.reason != SkipReason::When => {
+                Some(TaskStatus::skipped(
+                    SkipReason::ParentSkipped,
+                    format!("parent task {p} was skipped: {}", s.reason.tekton()),
+                ))
+            }
+            _ => None,
+        })
 }
 
 /// The Pipeline's results at the end of the run, as Tekton's `ApplyTaskResultsToPipelineResults`

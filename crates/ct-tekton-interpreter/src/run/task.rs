@@ -147,10 +147,7 @@ impl Ctx<'_> {
                 return self.report(
                     pt,
                     fin,
-                    TaskStatus::skipped(
-                        SkipReason::When,
-                        format!("{input:?} {op} {values:?}"),
-                    ),
+                    TaskStatus::skipped(SkipReason::When, format!("{input:?} {op} {values:?}")),
                 );
             }
         }
@@ -241,11 +238,9 @@ impl Ctx<'_> {
         }
         for name in given.keys() {
             if !spec.params.iter().any(|p| &p.name == name) {
-                return Err(format!(
-                    "param {name} is not declared by Task {}",
-                    imp.task_name()
-                )
-                .into());
+                return Err(
+                    format!("param {name} is not declared by Task {}", imp.task_name()).into(),
+                );
             }
         }
         let mut task_ws: BTreeMap<String, PathBuf> = BTreeMap::new();

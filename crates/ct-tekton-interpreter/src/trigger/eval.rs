@@ -6,8 +6,8 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use super::cel::cel_eval;
-use super::{Decision, Interceptor, TriggerDef};
+use super::cel::{cel_eval, constant_time_eq};
+use super::{Decision, Interceptor, Secrets, TriggerDef};
 use crate::Error;
 
 /// `sha256=<hex>` of HMAC-SHA256(secret, body), as Gitea and GitHub send in X-Hub-Signature-256.
@@ -24,14 +24,15 @@ pub(super) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<
         .map(|(_, v)| v.as_str())
 }
 
-/// Run one delivery through the Trigger and its bindings. `secret(name, key)` returns a Secret's
-/// value (None: the Secret does not exist, which fails the github interceptor).
+/// Run one delivery through the Trigger and its bindings. `secrets` holds the Secrets of the
+/// EventListener's namespace by (name, key); a missing one rejects the delivery at the github
+/// interceptor and fails a CEL `compareSecret`.
 pub fn evaluate(
     trigger: &TriggerDef,
     bindings: &[(String, Vec<(String, String)>)],
     headers: &[(String, String)],
     body: &[u8],
-    secret: &dyn Fn(&str, &str) -> Option<String>,
+    secrets: &Secrets,
 ) -> Result<Decision, Error> {
     let json: Value = serde_json::from_slice(body)
         .map_err(|e| Error::new(format!("webhook body is not JSON: {e}")))?;
@@ -53,7 +54,7 @@ pub fn evaluate(
                     }
                 }
                 if let Some((sname, skey)) = sref {
-                    let Some(s) = secret(sname, skey) else {
+                    let Some(s) = secrets.get(&(sname.clone(), skey.clone())) else {
                         return Ok(Decision::Rejected {
                             interceptor: name.clone(),
                             reason: format!("secret {sname}/{skey} not found"),
@@ -76,7 +77,7 @@ pub fn evaluate(
             } => {
                 let ext = Value::Object(extensions.clone());
                 if let Some(f) = filter {
-                    match cel_eval(f, &json, headers, &ext)? {
+                    match cel_eval(f, &json, headers, &ext, secrets)? {
                         Value::Bool(true) => {}
                         Value::Bool(false) => {
                             return Ok(Decision::Rejected {
@@ -92,7 +93,7 @@ pub fn evaluate(
                     }
                 }
                 for (key, expr) in overlays {
-                    let v = cel_eval(expr, &json, headers, &ext)?;
+                    let v = cel_eval(expr, &json, headers, &ext, secrets)?;
                     extensions.insert(key.clone(), v);
                 }
             }
@@ -110,10 +111,6 @@ pub fn evaluate(
         }
     }
     Ok(Decision::Accepted(params))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Substitute `$(body.a.b)`, `$(header.X)` and `$(extensions.k)` in a binding value.

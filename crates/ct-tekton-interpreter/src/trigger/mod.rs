@@ -3,15 +3,21 @@
 //! `TriggerBinding` (`$(body.…)`, `$(header.…)`, `$(extensions.…)`), then the
 //! `TriggerTemplate`'s PipelineRun params (`$(tt.params.…)`).
 //!
-//! CEL runs on the `cel` crate with the cel-go strings extension, plus the Triggers extension
-//! `truncate(n)`; other Triggers extensions (`compareSecret`, `header.match`, `parseJSON`, …) are
-//! not provided and make an expression fail to evaluate, loudly.
+//! CEL runs on the `cel` crate with the cel-go strings extension, plus the Triggers extensions
+//! `truncate(n)`, `header.canonical(name)` and `<string>.compareSecret(key, secretName)`; other
+//! Triggers extensions (`header.match`, `parseJSON`, the 3-argument `compareSecret`, …) are not
+//! provided and make an expression fail to evaluate, loudly.
+//!
+//! The EventListener stand-in ([`listener_router`]) reads a payload of at most
+//! [`MAX_PAYLOAD_BYTES`] (counted while reading; a larger one is answered 413 and reported).
 //!
 //! Modules: [`load`] (the YAML objects), [`eval`] (interceptors and bindings for one delivery),
-//! [`cel`] (the CEL environment).
+//! [`cel`] (the CEL environment), [`install`] (the Triggers for one git server, the Secrets
+//! they read).
 
 pub mod cel;
 pub mod eval;
+pub mod install;
 pub mod load;
 
 use std::collections::BTreeMap;
@@ -23,7 +29,15 @@ use serde_json::Value;
 use crate::Error;
 pub use cel::cel_eval;
 pub use eval::{evaluate, signature_256};
+pub use install::SecretRefs;
 pub use load::{load_binding, load_trigger, template_pipelinerun_params};
+
+/// The Secrets of the EventListener's namespace: (Secret name, key) → value.
+pub type Secrets = BTreeMap<(String, String), String>;
+
+/// Largest webhook payload the EventListener stand-in reads: 25 MiB, GitHub's cap on a
+/// delivery (Gitea's and Alertmanager's are far smaller).
+pub const MAX_PAYLOAD_BYTES: usize = 25 << 20;
 
 /// One interceptor of a Trigger.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +63,18 @@ pub struct TriggerDef {
     pub interceptors: Vec<Interceptor>,
     pub bindings: Vec<String>,
     pub template: String,
+}
+
+/// The headers of a captured delivery (a `.headers` fixture): one `Name: value` per line; blank
+/// lines and lines without `:` are skipped.
+pub fn parse_headers(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
 }
 
 /// What the EventListener does with one delivery.
@@ -143,11 +169,11 @@ impl TriggerSet {
         &self,
         headers: &[(String, String)],
         body: &[u8],
-        secret: &dyn Fn(&str, &str) -> Option<String>,
+        secrets: &Secrets,
     ) -> Result<Vec<Evaluation>, Error> {
         let mut out = Vec::new();
         for t in &self.triggers {
-            let decision = evaluate(t, &self.bindings, headers, body, secret)?;
+            let decision = evaluate(t, &self.bindings, headers, body, secrets)?;
             let pipelinerun_params = match &decision {
                 Decision::Accepted(params) => {
                     let tt = self.templates.get(&t.template).ok_or_else(|| {
@@ -169,28 +195,46 @@ impl TriggerSet {
 
 /// An EventListener stand-in: `POST /` runs the delivery through `set` and answers 202 (as a
 /// real EventListener does, whatever the interceptors decide); every outcome (or error) goes to
-/// `tx`. `secrets` maps `(secret name, key)` to the value.
+/// `tx`. A payload over [`MAX_PAYLOAD_BYTES`] is answered 413 naming the limit, and reported
+/// to `tx` as an error.
 pub fn listener_router(
     set: Arc<TriggerSet>,
-    secrets: Arc<BTreeMap<(String, String), String>>,
+    secrets: Arc<Secrets>,
     tx: tokio::sync::mpsc::UnboundedSender<Result<Vec<Evaluation>, Error>>,
 ) -> axum::Router {
+    use axum::extract::DefaultBodyLimit;
+    use axum::extract::rejection::BytesRejection;
     use axum::http::{HeaderMap, StatusCode};
-    let handler = move |headers: HeaderMap, body: axum::body::Bytes| {
+    let handler = move |headers: HeaderMap, body: Result<axum::body::Bytes, BytesRejection>| {
         let set = set.clone();
         let secrets = secrets.clone();
         let tx = tx.clone();
         async move {
+            let body = match body {
+                Ok(b) => b,
+                Err(rejection) => {
+                    let status = rejection.status();
+                    let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                        format!(
+                            "webhook payload larger than the EventListener stand-in's limit of {} MiB",
+                            MAX_PAYLOAD_BYTES >> 20
+                        )
+                    } else {
+                        format!("webhook payload could not be read: {rejection}")
+                    };
+                    let _ = tx.send(Err(Error::new(msg.clone())));
+                    return (status, msg);
+                }
+            };
             let hs: Vec<(String, String)> = headers
                 .iter()
                 .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), v.to_string())))
                 .collect();
-            let r = set.handle(&hs, &body, &|n, k| {
-                secrets.get(&(n.to_string(), k.to_string())).cloned()
-            });
-            let _ = tx.send(r);
-            (StatusCode::ACCEPTED, "{}")
+            let _ = tx.send(set.handle(&hs, &body, &secrets));
+            (StatusCode::ACCEPTED, "{}".to_string())
         }
     };
-    axum::Router::new().route("/", axum::routing::post(handler))
+    axum::Router::new()
+        .route("/", axum::routing::post(handler))
+        .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES))
 }
