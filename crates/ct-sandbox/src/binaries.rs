@@ -1,5 +1,6 @@
-//! Where the demo and `run` find their inputs: the checkout (`pipeline/`, `tasks/`) and the step
-//! binaries (built with cargo when they sit in this checkout's target directory).
+//! Where the demo and `run` find their inputs: the checkout, the manifests (`pipeline/`,
+//! `tasks/`: the checkout's or a rendered chart's) and the step binaries (built with cargo when
+//! they sit in this checkout's target directory).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,26 @@ pub fn repo_root(given: Option<&Path>) -> Result<PathBuf, String> {
         .ok_or_else(|| {
             "cannot find pipeline/ct-pipeline.yaml and tasks/: run from the ct-steps checkout or pass --repo-root".into()
         })
+}
+
+/// Where the Pipeline, Tasks and Triggers come from: `--manifests` (a rendered chart, or any
+/// directory laid out like the repository), else the repository root.
+pub fn manifests_dir(given: Option<&Path>, repo_root: &Path) -> Result<PathBuf, String> {
+    let Some(dir) = given else {
+        return Ok(repo_root.to_path_buf());
+    };
+    let missing: Vec<&str> = ["pipeline/ct-pipeline.yaml", "tasks", "pipeline/triggers"]
+        .into_iter()
+        .filter(|p| !dir.join(p).exists())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "--manifests {}: no {} there; render the chart into it with `.ci/chart.py render -f VALUES -n NAMESPACE --out DIR` (docs/sandbox.md)",
+            dir.display(),
+            missing.join(", ")
+        ));
+    }
+    Ok(dir.to_path_buf())
 }
 
 /// The step binaries' directory: `--bin-dir`, else beside the running executable.

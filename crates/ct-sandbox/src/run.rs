@@ -13,10 +13,12 @@ use crate::console::{ConsoleObserver, cancel_on_ctrl_c};
 /// Flags of `ct-sandbox run`.
 #[derive(Args)]
 pub struct RunArgs {
-    /// The Pipeline file (tekton.dev/v1), e.g. pipeline/ct-pipeline.yaml.
+    /// The Pipeline file (tekton.dev/v1), e.g. pipeline/ct-pipeline.yaml, or
+    /// DIR/pipeline/ct-pipeline.yaml of the Helm chart rendered by `.ci/chart.py render --out
+    /// DIR` (one object per file, laid out like the repository).
     pub pipeline: PathBuf,
     /// Directory of the Tasks the Pipeline references by name. Default: tasks/ beside the
-    /// pipeline's directory.
+    /// pipeline's directory (DIR/tasks of a rendered chart).
     #[arg(long, value_name = "DIR")]
     pub tasks: Option<PathBuf>,
     /// A pipeline param, repeatable: KEY=VALUE.
@@ -101,6 +103,9 @@ pub fn run(args: RunArgs, rt: &tokio::runtime::Runtime) -> Result<ExitCode, Stri
     cancel_on_ctrl_c(rt, opts.cancel.clone());
     let report = tekton::run(&bundle, &opts).map_err(|e| e.to_string())?;
     println!("PipelineRun {}: {}", report.name, report.status);
+    if let Some(reason) = &report.reason {
+        println!("  {reason}");
+    }
     for t in &report.tasks {
         println!("  {:<22} {}", t.name, t.status);
         for (k, v) in &t.results {

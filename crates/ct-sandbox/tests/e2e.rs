@@ -335,10 +335,66 @@ fn a_signed_push_webhook_goes_through_the_trigger_and_runs_the_pushed_commit() {
     assert_eq!(env.version_of("main", "test"), &pushed[..7]);
 }
 
+/// The training run the PipelineRun created: its KFP run, found in the emulator (a timed-out or
+/// cancelled TaskRun publishes no KFP_RUN_ID).
+fn only_kfp_run(env: &Env) -> String {
+    let runs = env.demo.sandbox.kfp.runs();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs[0]["run_id"].as_str().unwrap().to_string()
+}
+
+/// What both kill paths (timeout, cancel) must end with: the train TaskRun published nothing,
+/// the finally task found the run by its idempotency key and it is terminated, nothing deployed.
+fn assert_backstop_terminated_the_run(
+    env: &Env,
+    r: &PipelineRunReport,
+    before: &BTreeMap<String, String>,
+) {
+    assert_eq!(r.status, RunStatus::Failed);
+    let train = r.task("train").unwrap();
+    assert!(
+        train.results.is_empty(),
+        "Tekton publishes no results of a killed TaskRun: {:?}",
+        train.results
+    );
+    let run_id = only_kfp_run(env);
+    assert!(env.demo.sandbox.kfp.terminate_calls(&run_id) >= 1);
+    assert_eq!(
+        status(r, "terminate-training"),
+        TaskStatus::Succeeded,
+        "{}",
+        failure_log(r)
+    );
+    assert_eq!(
+        env.result(r, "terminate-training", "KFP_RUN_STATE"),
+        "CANCELED"
+    );
+    assert_eq!(
+        env.demo.sandbox.kfp.run_state(&run_id).unwrap().to_string(),
+        "CANCELED"
+    );
+    assert_eq!(status(r, "deploy-test"), TaskStatus::NotRun);
+    assert!(!r.results.contains_key("KFP_RUN_ID"), "{:?}", r.results);
+    assert_eq!(
+        r.reason, None,
+        "results of a failed task are left out, not an error"
+    );
+    assert_eq!(&env.gitops_branches(), before);
+    assert!(
+        env.demo
+            .sandbox
+            .forge
+            .pulls(USER, GITOPS_REPO)
+            .unwrap()
+            .is_empty()
+    );
+}
+
 #[test]
 fn a_training_that_outlives_its_task_timeout_is_terminated_and_nothing_deploys() {
     // The run never finishes; the train PipelineTask times out: its pod would be deleted, so the
-    // wait step gets SIGTERM, terminates the KFP run and exits 143.
+    // wait step gets SIGTERM, terminates the KFP run and exits 143. Tekton publishes no results
+    // of the TaskRun; the finally task finds the run by the key the PipelineRun gave it.
     let mut env = start(RunEnd::Running);
     let train = env
         .demo
@@ -352,7 +408,6 @@ fn a_training_that_outlives_its_task_timeout_is_terminated_and_nothing_deploys()
     train.timeout = Some("3s".into());
     let before = env.gitops_branches();
     let r = env.run();
-    assert_eq!(r.status, RunStatus::Failed);
     assert!(
         matches!(status(&r, "train"), TaskStatus::Failed(ref w) if w.contains("TaskRunTimeout")),
         "{:?}",
@@ -360,20 +415,33 @@ fn a_training_that_outlives_its_task_timeout_is_terminated_and_nothing_deploys()
     );
     let wait = &r.task("train").unwrap().steps[1];
     assert_eq!((wait.name.as_str(), wait.exit_code), ("wait-kfp-run", 143));
-    let run_id = env.result(&r, "train", "KFP_RUN_ID");
-    assert!(env.demo.sandbox.kfp.terminate_calls(&run_id) >= 1);
-    assert_eq!(status(&r, "deploy-test"), TaskStatus::NotRun);
-    assert!(!matches!(
-        status(&r, "terminate-training"),
-        TaskStatus::Skipped(_)
-    ));
-    assert_eq!(env.gitops_branches(), before);
+    assert_backstop_terminated_the_run(&env, &r, &before);
+}
+
+#[test]
+fn a_cancelled_run_terminates_the_training_from_finally() {
+    // CancelledRunFinally while the wait step polls: SIGTERM to the step, no results, finally.
+    let env = start(RunEnd::Running);
+    let before = env.gitops_branches();
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
+            let kfp = &env.demo.sandbox.kfp;
+            let mut waited = 0;
+            while kfp.runs().is_empty() {
+                assert!(waited < 60_000, "no KFP run was created");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                waited += 20;
+            }
+            env.demo
+                .cancel
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        env.run()
+    });
     assert!(
-        env.demo
-            .sandbox
-            .forge
-            .pulls(USER, GITOPS_REPO)
-            .unwrap()
-            .is_empty()
+        matches!(status(&r, "train"), TaskStatus::Failed(ref w) if w.contains("TaskRunCancelled")),
+        "{:?}",
+        status(&r, "train")
     );
+    assert_backstop_terminated_the_run(&env, &r, &before);
 }

@@ -126,3 +126,124 @@ fn run_refuses_missing_params_and_workspaces_with_one_line() {
         "{err}"
     );
 }
+
+#[test]
+fn demo_from_the_rendered_chart_retrains_on_an_alert() {
+    let rendered = ct_testkit::chart::rendered_chart();
+    let out = Command::new(env!("CARGO_BIN_EXE_ct-sandbox"))
+        .args([
+            "demo",
+            "--no-build",
+            "--alert",
+            "--training-time",
+            "200ms",
+            "--manifests",
+        ])
+        .arg(rendered)
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .current_dir(repo())
+        .env_remove("CT_LOG_LEVEL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains(&format!(
+            "Pipeline, Tasks and Triggers from {}",
+            rendered.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "alert on jukebox → Alertmanager webhook → Trigger ct-alert-retrain: accepted"
+        ) && stderr.contains("git-revision=main"),
+        "{stderr}"
+    );
+    for needle in [
+        "PipelineRun ct-pipeline-run-1: Completed",
+        "PipelineRun ct-pipeline-run-2: Completed",
+        "GitOps prod     branch jukebox-",
+        "/user1/mlops-gitops/pulls/2 (created)",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "summary lacks {needle:?}:\n{stdout}"
+        );
+    }
+    // The retraining's version: <sha7>-r<8 hex>.
+    let re_version = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("GitOps prod     branch jukebox-"))
+        .nth(1)
+        .unwrap_or("");
+    assert!(
+        re_version.len() == 17
+            && re_version.as_bytes()[7..9] == *b"-r"
+            && re_version
+                .chars()
+                .filter(|c| *c != '-' && *c != 'r')
+                .all(|c| c.is_ascii_hexdigit()),
+        "{re_version:?}"
+    );
+}
+
+#[test]
+fn demo_alert_needs_an_event_listener_with_the_alert_trigger() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ct-sandbox"))
+        .args(["demo", "--no-build", "--alert", "--bin-dir"])
+        .arg(bin_dir())
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--alert: the EventListener") && stderr.contains("alertTrigger.enabled"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("PipelineRun"));
+    let out = Command::new(env!("CARGO_BIN_EXE_ct-sandbox"))
+        .args([
+            "demo",
+            "--no-build",
+            "--manifests",
+            "/nonexistent",
+            "--bin-dir",
+        ])
+        .arg(bin_dir())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(".ci/chart.py render"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn run_takes_the_rendered_chart_s_pipeline_and_its_tasks() {
+    let rendered = ct_testkit::chart::rendered_chart();
+    let out = Command::new(env!("CARGO_BIN_EXE_ct-sandbox"))
+        .arg("run")
+        .arg(rendered.join("pipeline/ct-pipeline.yaml"))
+        .args(["-p", "git-url=x", "--bin-dir"])
+        .arg(bin_dir())
+        .output()
+        .unwrap();
+    // Loaded (tasks/ beside it resolved every taskRef, the result references checked), then
+    // refused for the missing run params before anything ran.
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("param git-revision") && err.contains("--param"),
+        "{err}"
+    );
+}

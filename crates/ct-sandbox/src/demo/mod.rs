@@ -7,18 +7,27 @@
 //!    (`model-deployments/{test,prod}/jukebox/config.yaml`), and the registry with the `jukebox`
 //!    model: the version the training of the pushed commit produces (in the real flow the KFP
 //!    pipeline registers it) and an older version holding the `test` and `prod` labels;
-//! 3. pushes commits through the signed webhook and the Trigger ([`push`]);
+//! 3. pushes commits through the signed webhook and the Triggers ([`push`]) of an EventListener
+//!    stand-in ([`listener`]) installed for the sandbox's forge;
 //! 4. runs `pipeline/ct-pipeline.yaml` with `tasks/*.yaml` through the local Tekton interpreter:
 //!    the real step binaries against the emulators, stand-ins for the catalog git-clone and
-//!    buildah Tasks;
+//!    buildah Tasks; the training run registers the version it trained ([`training`]);
 //! 5. prints a summary ([`summary`]): the KFP run and its state, the registry version with its
-//!    labels and properties, the GitOps test commit and the prod pull request.
+//!    labels and properties, the GitOps test commit and the prod pull request;
+//! 6. with `--alert`, posts a firing Alertmanager notification for the app ([`alert`]) and runs
+//!    the retraining the alert Trigger asks for.
+//!
+//! The Pipeline, Tasks and Triggers come from `--manifests` (default: the checkout's `tasks/`
+//! and `pipeline/`), e.g. the Helm chart rendered by `.ci/chart.py render`.
 //!
 //! The same [`Demo`] is what the end-to-end tests drive.
 
+pub mod alert;
+mod listener;
 mod push;
 pub mod seed;
 pub mod summary;
+mod training;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,7 +45,7 @@ use ct_tekton_interpreter::{
     Binding, Bundle, Error, Observer, ParamValue, PipelineRunReport, RunOptions,
 };
 
-use crate::binaries::{bin_dir, ensure_binaries, repo_root};
+use crate::binaries::{bin_dir, ensure_binaries, manifests_dir, repo_root};
 use crate::console::{ConsoleObserver, cancel_on_ctrl_c};
 use crate::serve::{Sandbox, ServeArgs};
 pub use summary::{Summary, VersionSummary};
@@ -74,6 +83,19 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DIR")]
     pub repo_root: Option<PathBuf>,
 
+    /// Where the Pipeline, the Tasks and the Triggers come from: a directory with
+    /// pipeline/ct-pipeline.yaml, tasks/ and pipeline/triggers/, e.g. the Helm chart rendered by
+    /// `.ci/chart.py render -f VALUES -n NS --out DIR`. Default: the repository root.
+    #[arg(long, env = "CT_DEMO_MANIFESTS", value_name = "DIR")]
+    pub manifests: Option<PathBuf>,
+
+    /// After the push run, post a firing Alertmanager notification for the app to the
+    /// EventListener stand-in and run the retraining it triggers (a new version derived from
+    /// the commit and the PipelineRun). Needs an EventListener that lists the alert Trigger: a
+    /// chart rendered with alertTrigger.enabled, passed with --manifests.
+    #[arg(long)]
+    pub alert: bool,
+
     /// Do not run `cargo build` for the step binaries first (it runs only when the binaries sit
     /// in this checkout's target directory).
     #[arg(long)]
@@ -100,7 +122,11 @@ pub struct DemoArgs {
 /// Everything [`Demo::start`] needs.
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
+    /// The checkout (step binaries are built from it).
     pub repo_root: PathBuf,
+    /// Holds pipeline/ct-pipeline.yaml, tasks/ and pipeline/triggers/: the checkout, or a
+    /// rendered chart.
+    pub manifests: PathBuf,
     pub bin_dir: PathBuf,
     /// None: a temporary directory owned by the [`Demo`].
     pub work_dir: Option<PathBuf>,
@@ -109,12 +135,16 @@ pub struct DemoConfig {
     pub training_time: Duration,
     /// `kfp-poll-interval` of the pipeline (e.g. `200ms`).
     pub poll_interval: String,
+    /// The bearer credentials the demo's Alertmanager sends, and the alert Trigger's Secret
+    /// holds.
+    pub alertmanager_credentials: String,
 }
 
 impl DemoConfig {
     /// Fast settings for tests: instant training, 50 ms polls.
     pub fn fast(repo_root: PathBuf, bin_dir: PathBuf) -> Self {
         DemoConfig {
+            manifests: repo_root.clone(),
             repo_root,
             bin_dir,
             work_dir: None,
@@ -122,13 +152,14 @@ impl DemoConfig {
             training_pending: Duration::ZERO,
             training_time: Duration::from_millis(100),
             poll_interval: "50ms".into(),
+            alertmanager_credentials: seed::random_hex(),
         }
     }
 }
 
 /// A seeded sandbox ready to run the pipeline (several times).
 pub struct Demo {
-    pub sandbox: Sandbox,
+    pub sandbox: Arc<Sandbox>,
     pub bundle: Bundle,
     pub config: DemoConfig,
     /// Work directory (runs go to `runs/<n>`).
@@ -140,8 +171,6 @@ pub struct Demo {
     pub revision: String,
     /// Registry id of the `jukebox` registered model.
     pub registry_model_id: String,
-    /// Registry id of the version the run will update.
-    pub registry_version_id: String,
     /// Directory bound as the `git-credentials` workspace (a basic-auth Secret's files).
     pub credentials_dir: PathBuf,
     /// Directory bound as the `forge-token` workspace (the Secret's `token` key).
@@ -149,7 +178,7 @@ pub struct Demo {
     /// PipelineRun params the last webhook produced through the Trigger (they override the
     /// push-derived params of [`Demo::params`]).
     pub trigger_params: Option<BTreeMap<String, String>>,
-    listener: Option<push::Listener>,
+    listener: Option<listener::Listener>,
     /// Set it to cancel the running pipeline (see [`RunOptions::cancel`]).
     pub cancel: Arc<AtomicBool>,
     runs: AtomicUsize,
@@ -160,8 +189,8 @@ impl Demo {
     /// keeps serving while [`Demo::run`] blocks.
     pub async fn start(config: DemoConfig) -> Result<Demo, String> {
         let bundle = ct_tekton_interpreter::load(
-            &config.repo_root.join("pipeline/ct-pipeline.yaml"),
-            &config.repo_root.join("tasks"),
+            &config.manifests.join("pipeline/ct-pipeline.yaml"),
+            &config.manifests.join("tasks"),
         )
         .map_err(|e| e.to_string())?;
         let (work, tmp) = match &config.work_dir {
@@ -188,12 +217,13 @@ impl Demo {
             ..Default::default()
         };
         let serve = ServeArgs::loopback(kfp, ct_registry_emulator::Options::default(), forge);
-        let sandbox = Sandbox::start(serve)
-            .await
-            .map_err(|e| format!("cannot start the emulators: {e}"))?;
+        let sandbox = Arc::new(
+            Sandbox::start(serve)
+                .await
+                .map_err(|e| format!("cannot start the emulators: {e}"))?,
+        );
         let f = seed::forge(&sandbox.forge, &work)?;
-        let (registry_model_id, registry_version_id) =
-            seed::registry(&sandbox.registry, &f.revision)?;
+        let (registry_model_id, _) = seed::registry(&sandbox.registry, &f.revision)?;
         Ok(Demo {
             sandbox,
             bundle,
@@ -204,7 +234,6 @@ impl Demo {
             gitops_repo: f.gitops_repo,
             revision: f.revision,
             registry_model_id,
-            registry_version_id,
             credentials_dir: f.credentials_dir,
             token_dir: f.token_dir,
             trigger_params: None,
@@ -263,7 +292,13 @@ impl Demo {
     }
 
     /// Run the pipeline once (blocking; the emulators keep serving on the runtime's threads).
+    /// When `train` succeeds, the version its KFP run trained is registered ([`training`]).
     pub fn run(&self, observer: Arc<dyn Observer>) -> Result<PipelineRunReport, Error> {
+        let observer = Arc::new(training::TrainingRegistersVersion {
+            inner: observer,
+            sandbox: self.sandbox.clone(),
+            model_id: self.registry_model_id.clone(),
+        });
         ct_tekton_interpreter::run(&self.bundle, &self.run_options(observer))
     }
 
@@ -286,15 +321,18 @@ pub fn main(args: DemoArgs, rt: &tokio::runtime::Runtime) -> ExitCode {
 
 fn demo(args: DemoArgs, rt: &tokio::runtime::Runtime) -> Result<ExitCode, String> {
     let root = repo_root(args.repo_root.as_deref())?;
+    let manifests = manifests_dir(args.manifests.as_deref(), &root)?;
     let bins = bin_dir(args.bin_dir.as_deref())?;
     let config = DemoConfig {
         repo_root: root.clone(),
+        manifests: manifests.clone(),
         bin_dir: bins.clone(),
         work_dir: args.work_dir.clone(),
         training_outcome: args.training_outcome,
         training_pending: Duration::from_millis(300),
         training_time: args.training_time,
         poll_interval: "500ms".into(),
+        alertmanager_credentials: seed::random_hex(),
     };
     let mut demo = rt.block_on(Demo::start(config))?;
     ensure_binaries(&bins, &root, &demo.bundle.binaries(), !args.no_build)?;
@@ -305,54 +343,92 @@ fn demo(args: DemoArgs, rt: &tokio::runtime::Runtime) -> Result<ExitCode, String
         s.registry.url(),
         s.forge.url()
     );
+    if manifests != root {
+        eprintln!("Pipeline, Tasks and Triggers from {}", manifests.display());
+    }
     eprintln!("seeded: {USER}/{APP}, {USER}/{GITOPS_REPO}, registry model {APP}");
+    if args.alert && rt.block_on(demo.alert_trigger())?.is_none() {
+        return Err(format!(
+            "--alert: the EventListener of {}/pipeline/triggers lists no alert Trigger; render the chart with alertTrigger.enabled and pass it with --manifests (docs/sandbox.md)",
+            manifests.display()
+        ));
+    }
     if !args.no_webhook {
         for branch in ["experiment", "main"] {
             let o = rt.block_on(demo.push_and_trigger(branch))?;
-            match &o.decision {
-                Decision::Accepted(_) => eprintln!(
-                    "push to {USER}/{APP} {branch} ({}) → signed webhook → Trigger {}: accepted → PipelineRun params {}",
-                    short(&demo.revision),
-                    o.trigger,
-                    o.pipelinerun_params
-                        .iter()
-                        .flatten()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
-                Decision::Rejected {
-                    interceptor,
-                    reason,
-                } => eprintln!(
-                    "push to {USER}/{APP} {branch} → signed webhook → Trigger {}: filtered out by {interceptor} ({reason})",
-                    o.trigger
-                ),
-            }
+            let what = match o.decision {
+                Decision::Accepted(_) => {
+                    format!("push to {USER}/{APP} {branch} ({})", short(&demo.revision))
+                }
+                Decision::Rejected { .. } => format!("push to {USER}/{APP} {branch}"),
+            };
+            eprintln!("{}", delivered(&what, "signed webhook", &o));
             if branch == "main" && !matches!(o.decision, Decision::Accepted(_)) {
                 return Err("the push to main was not accepted by the Trigger".into());
             }
         }
     }
+    let observer: Arc<dyn Observer> = Arc::new(ConsoleObserver {
+        verbose: args.verbose,
+    });
+    cancel_on_ctrl_c(rt, demo.cancel.clone());
     eprintln!(
         "running pipeline/ct-pipeline.yaml for commit {} …",
         demo.revision
     );
-    let observer = Arc::new(ConsoleObserver {
-        verbose: args.verbose,
-    });
-    cancel_on_ctrl_c(rt, demo.cancel.clone());
-    let report = demo.run(observer).map_err(|e| e.to_string())?;
-    println!();
-    println!("{}", demo.summary(&report));
+    let mut ok = run_and_summarise(&demo, observer.clone())?;
+    if args.alert && ok {
+        let n = alert::firing_notification(APP, &demo.config.alertmanager_credentials)?;
+        let o = rt.block_on(demo.alert_and_trigger(&n.headers, &n.body))?;
+        eprintln!(
+            "{}",
+            delivered(&format!("alert on {APP}"), "Alertmanager webhook", &o)
+        );
+        if !matches!(o.decision, Decision::Accepted(_)) {
+            return Err("the firing alert was not accepted by the alert Trigger".into());
+        }
+        eprintln!("running pipeline/ct-pipeline.yaml for the retraining the alert asked for …");
+        ok = run_and_summarise(&demo, observer)?;
+    }
     if args.keep
         && let Some(kept) = demo.keep_work_dir()
     {
         println!("work directory kept: {}", kept.display());
     }
-    Ok(if report.succeeded() {
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// One line on what the EventListener made of a delivery.
+fn delivered(what: &str, how: &str, o: &ct_tekton_interpreter::trigger::Evaluation) -> String {
+    match &o.decision {
+        Decision::Accepted(_) => format!(
+            "{what} → {how} → Trigger {}: accepted → PipelineRun params {}",
+            o.trigger,
+            o.pipelinerun_params
+                .iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        Decision::Rejected {
+            interceptor,
+            reason,
+        } => format!(
+            "{what} → {how} → Trigger {}: filtered out by {interceptor} ({reason})",
+            o.trigger
+        ),
+    }
+}
+
+/// Run the pipeline, print the summary; whether the run succeeded.
+fn run_and_summarise(demo: &Demo, observer: Arc<dyn Observer>) -> Result<bool, String> {
+    let report = demo.run(observer).map_err(|e| e.to_string())?;
+    println!();
+    println!("{}", demo.summary(&report));
+    Ok(report.succeeded())
 }

@@ -1,80 +1,22 @@
-//! A push through the signed webhook: an EventListener stand-in (the Triggers of
-//! `pipeline/triggers/`, evaluated by the interpreter) registered as the model repository's
-//! webhook, and a commit pushed with the git CLI.
+//! A push through the signed webhook: a commit pushed with the git CLI to the model repository,
+//! whose webhook is the EventListener stand-in ([`super::listener`]).
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
 use ct_emulator::git::Git;
-use ct_emulator::{Server, loopback};
-use ct_tekton_interpreter::trigger::{
-    Decision, Evaluation, Interceptor, TriggerSet, listener_router,
-};
+use ct_tekton_interpreter::trigger::{Decision, Evaluation};
 use serde_json::{Value, json};
-use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::seed::{random_hex, register_version};
-use super::{APP, Demo, USER};
-
-/// Secret of the webhook between the forge and the EventListener stand-in.
-const WEBHOOK_SECRET_NAME: &str = "ct-webhook-secret";
-
-/// The EventListener stand-in, registered as the model repository's webhook.
-pub(super) struct Listener {
-    _server: Server,
-    rx: UnboundedReceiver<Result<Vec<Evaluation>, ct_tekton_interpreter::Error>>,
-}
-
-impl Listener {
-    /// Start the stand-in with a fresh webhook secret and register it on the model repository.
-    async fn start(demo: &Demo) -> Result<Listener, String> {
-        let set = TriggerSet::load(&demo.config.repo_root.join("pipeline/triggers"))
-            .map_err(|e| e.to_string())?;
-        let secret_key = set
-            .triggers
-            .iter()
-            .flat_map(|t| &t.interceptors)
-            .find_map(|i| match i {
-                Interceptor::Github {
-                    secret: Some((n, k)),
-                    ..
-                } if n == WEBHOOK_SECRET_NAME => Some(k.clone()),
-                _ => None,
-            })
-            .ok_or("the Trigger has no github interceptor with the webhook secretRef")?;
-        let webhook_secret = random_hex();
-        let mut secrets = BTreeMap::new();
-        secrets.insert(
-            (WEBHOOK_SECRET_NAME.to_string(), secret_key),
-            webhook_secret.clone(),
-        );
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let server = Server::start(
-            loopback(0),
-            listener_router(Arc::new(set), Arc::new(secrets), tx),
-        )
-        .await
-        .map_err(|e| format!("EventListener stand-in: {e}"))?;
-        demo.sandbox
-            .forge
-            .add_hook(USER, APP, &format!("{}/", server.url), &webhook_secret)
-            .map_err(|e| format!("forge: {e}"))?;
-        Ok(Listener {
-            _server: server,
-            rx,
-        })
-    }
-}
+use super::listener::{Listener, Sender};
+use super::seed::random_hex;
+use super::{Demo, USER};
 
 impl Demo {
     /// Push a commit to `branch` of the model repository as the user, over git smart HTTP. The
-    /// forge delivers its signed push webhook to an EventListener stand-in that evaluates
-    /// `pipeline/triggers/` (signature, event type, CEL filters, binding, template). Returns
-    /// what the EventListener decided; when accepted, the pushed commit becomes the one the
-    /// next [`Demo::run`] trains (with the Trigger's PipelineRun params), and the registry gets
-    /// its model version (in the real flow the training pipeline registers it).
+    /// forge delivers its signed push webhook to the EventListener stand-in, which evaluates
+    /// the Triggers (signature, event type, CEL filters, binding, template). Returns what the
+    /// push Trigger decided; when accepted, the pushed commit becomes the one the next
+    /// [`Demo::run`] trains, with the Trigger's PipelineRun params.
     pub async fn push_and_trigger(&mut self, branch: &str) -> Result<Evaluation, String> {
         if self.listener.is_none() {
             self.listener = Some(Listener::start(self).await?);
@@ -92,20 +34,12 @@ impl Demo {
         .await
         .map_err(|e| e.to_string())??;
 
-        let rx = &mut self.listener.as_mut().expect("listener started above").rx;
-        let outcomes = match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
-            Ok(Some(r)) => r.map_err(|e| e.to_string())?,
-            Ok(None) | Err(_) => {
-                return Err(format!(
-                    "no webhook for the push of {pushed} reached the EventListener stand-in"
-                ));
-            }
-        };
-        let first = outcomes
-            .into_iter()
-            .next()
-            .ok_or("the EventListener has no Trigger")?;
-        if let (Decision::Accepted(_), Some(params)) = (&first.decision, &first.pipelinerun_params)
+        let listener = self.listener.as_mut().expect("listener started above");
+        let outcome = listener
+            .next(Sender::Forge, &format!("the push of {pushed}"))
+            .await?;
+        if let (Decision::Accepted(_), Some(params)) =
+            (&outcome.decision, &outcome.pipelinerun_params)
         {
             let rev = params
                 .get("git-revision")
@@ -117,14 +51,9 @@ impl Demo {
                 ));
             }
             self.revision = rev;
-            self.registry_version_id = register_version(
-                &self.sandbox.registry,
-                &self.registry_model_id,
-                &self.revision,
-            )?;
             self.trigger_params = Some(params.clone());
         }
-        Ok(first)
+        Ok(outcome)
     }
 }
 

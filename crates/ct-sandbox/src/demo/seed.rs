@@ -112,8 +112,8 @@ pub fn forge(forge: &ForgeEmulator, work: &Path) -> Result<ForgeSeed, String> {
 }
 
 /// Seed the registry: the `jukebox` model, an older version deployed to test and prod, and the
-/// version the training of `revision` registers (the KFP pipeline does that in the real flow).
-/// Returns (model id, version id).
+/// version an earlier training of `revision` registered (a run's training registers its own:
+/// [`super::training`]). Returns (model id, version id).
 pub fn registry(registry: &RegistryEmulator, revision: &str) -> Result<(String, String), String> {
     let reg_err = |e: ct_registry_emulator::Error| format!("registry: {e}");
     let model = registry
@@ -142,30 +142,28 @@ pub fn registry(registry: &RegistryEmulator, revision: &str) -> Result<(String, 
                    "uri": "oci://image-registry.openshift-image-registry.svc:5000/user1-mlops/jukebox:0a1b2c3"}),
         )
         .map_err(reg_err)?;
-    let version_id = register_version(registry, &model_id, revision)?;
+    let version_id = register_version(registry, &model_id, short(revision))?;
     Ok((model_id, version_id))
 }
 
-/// Register the model version the training of `revision` produces, with its model artifact;
-/// returns its id.
+/// Register the model version `version` as the training pipeline does, with its model
+/// artifact; returns its id.
 pub fn register_version(
     registry: &RegistryEmulator,
     model_id: &str,
-    revision: &str,
+    version: &str,
 ) -> Result<String, String> {
     let reg_err = |e: ct_registry_emulator::Error| format!("registry: {e}");
-    let version = registry
-        .create_version(
-            json!({"name": short(revision), "registeredModelId": model_id,
-               "description": "registered by the training pipeline"}),
-        )
+    let created = registry
+        .create_version(json!({"name": version, "registeredModelId": model_id,
+               "description": "registered by the training pipeline"}))
         .map_err(reg_err)?;
-    let id = id_of(&version)?;
+    let id = id_of(&created)?;
     registry
         .create_version_artifact(
             &id,
             json!({"artifactType": "model-artifact", "name": APP,
-                   "uri": format!("pvc://jukebox-model-pvc/jukebox/{}", short(revision))}),
+                   "uri": format!("pvc://jukebox-model-pvc/jukebox/{version}")}),
         )
         .map_err(reg_err)?;
     Ok(id)

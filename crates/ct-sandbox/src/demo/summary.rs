@@ -63,6 +63,8 @@ impl VersionSummary {
 pub struct Summary {
     pub pipeline_run: String,
     pub status: RunStatus,
+    /// Why the run failed when no TaskRun did.
+    pub reason: Option<String>,
     pub tasks: Vec<TaskRunReport>,
     pub revision: String,
     pub kfp_run_id: Option<String>,
@@ -107,8 +109,11 @@ impl Demo {
         Summary {
             pipeline_run: report.name.clone(),
             status: report.status.clone(),
+            reason: report.reason.clone(),
             tasks: report.tasks.clone(),
-            revision: self.revision.clone(),
+            // The commit the run trained (an alert names only a branch).
+            revision: result("resolve-version", "GIT_REVISION")
+                .unwrap_or_else(|| self.revision.clone()),
             kfp_run_id: result("train", "KFP_RUN_ID"),
             kfp_run_state: result("train", "KFP_RUN_STATE"),
             modelcar: result("build-modelcar", "IMAGE_URL")
@@ -138,6 +143,9 @@ fn or_none(v: &Option<String>) -> &str {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "PipelineRun {}: {}", self.pipeline_run, self.status)?;
+        if let Some(reason) = &self.reason {
+            writeln!(f, "  {reason}")?;
+        }
         writeln!(f, "  commit        {}", self.revision)?;
         for t in &self.tasks {
             let kind = if t.stand_in.is_some() {
