@@ -9,31 +9,16 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use ct_testkit::hostile::{Canary, Out, left_files, terminate_when};
 
 const CONFIG_PATH: &str = "model-deployments/test/jukebox/config.yaml";
-
-/// A TCP port nobody answers on; tells whether anyone connected.
-struct Canary(TcpListener);
-
-impl Canary {
-    fn new() -> Canary {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.set_nonblocking(true).unwrap();
-        Canary(l)
-    }
-    fn url(&self) -> String {
-        format!("http://{}/org/gitops.git", self.0.local_addr().unwrap())
-    }
-    fn touched(&self) -> bool {
-        self.0.accept().is_ok()
-    }
-}
+/// The GitOps repository's path on a server.
+const GITOPS: &str = "/org/gitops.git";
 
 /// The binary bumping jukebox in test at `url` with the password in a file; `over` replaces
 /// or adds flags (`--set` adds), and an empty value drops a flag.
@@ -70,52 +55,18 @@ fn command(url: &str, secrets: &Path, results: &Path, over: &[(&str, &str)]) -> 
     cmd
 }
 
-/// The one-line message: clap's `error:` line, or the step's last line.
-fn message(out: &Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr);
-    let last = err.lines().last().unwrap_or("").to_string();
-    err.lines()
-        .find(|l| l.starts_with("error:"))
-        .map(str::to_string)
-        .unwrap_or(last)
-}
-
-fn no_secret(out: &Output) {
-    for s in [&out.stdout, &out.stderr] {
-        assert!(
-            !String::from_utf8_lossy(s).contains(PASSWORD),
-            "the password leaked"
-        );
-    }
-}
-
-fn left_files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 /// Exit 2 naming `needle`, nobody contacted, no result or temporary file.
 fn refused(over: &[(&str, &str)], needle: &str) {
     let canary = Canary::new();
     let (secrets, results) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let out = command(&canary.url(), secrets.path(), results.path(), over)
+    let out: Out = command(&canary.url(GITOPS), secrets.path(), results.path(), over)
         .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{over:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let m = message(&out);
+        .unwrap()
+        .into();
+    assert_eq!(out.code, Some(2), "{over:?}: {}", out.stderr);
+    let m = out.message();
     assert!(m.contains(needle), "{over:?}: {m:?} lacks {needle:?}");
-    no_secret(&out);
+    out.no_secret(PASSWORD);
     assert!(!canary.touched(), "{over:?}: the remote was contacted");
     assert_eq!(left_files(results.path()), Vec::<String>::new(), "{over:?}");
 }
@@ -221,14 +172,15 @@ fn a_result_that_cannot_be_written_stops_the_step_before_the_push() {
     let (secrets, results) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::create_dir(results.path().join("CHANGED")).unwrap();
     let url = server.repo_url("org/gitops");
-    let out = command(&url, secrets.path(), results.path(), &[])
+    let out: Out = command(&url, secrets.path(), results.path(), &[])
         .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+        .unwrap()
+        .into();
+    assert_eq!(out.code, Some(2));
     assert!(
-        message(&out).contains("result CHANGED"),
+        out.message().contains("result CHANGED"),
         "{}",
-        message(&out)
+        out.message()
     );
     assert_eq!(rev(&bare, "main"), before, "nothing pushed");
     assert_eq!(server.pushes(), 0);
@@ -255,14 +207,9 @@ fn lists_only_from_the_environment_and_text_is_text() {
         "CT_SET",
         "version=2.0.0-café\r\nimage_namespace=user1-tëst\n",
     );
-    let out = cmd.output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    no_secret(&out);
+    let out: Out = cmd.output().unwrap().into();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    out.no_secret(PASSWORD);
     assert_eq!(
         show(&bare, &format!("main:{CONFIG_PATH}")),
         "version: 2.0.0-café\nimage_namespace: user1-tëst\n"
@@ -274,66 +221,27 @@ fn lists_only_from_the_environment_and_text_is_text() {
     );
 }
 
-#[test]
-fn sigterm_while_the_fetch_hangs_exits_143_and_pushes_nothing() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_the_fetch_hangs_exits_143_and_pushes_nothing() {
     // The canary takes the connection and never answers; the network timeout bounds the wait.
     let canary = Canary::new();
     let (secrets, results) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let child = command(
-        &canary.url(),
+    let cmd = command(
+        &canary.url(GITOPS),
         secrets.path(),
         results.path(),
         &[("--timeout", "2s")],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut waited = 0;
-    let _conn = loop {
-        if let Ok(c) = canary.0.accept() {
-            break c;
-        }
-        assert!(waited < 10_000, "the step never connected");
-        std::thread::sleep(Duration::from_millis(5));
-        waited += 5;
-    };
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
     );
     let started = std::time::Instant::now();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(143));
+    let out = terminate_when(cmd.into(), || canary.touched()).await;
+    assert_eq!(out.code, Some(143));
     assert!(
-        message(&out).contains("terminated by signal"),
+        out.message().contains("terminated by signal"),
         "{}",
-        message(&out)
+        out.message()
     );
     assert!(started.elapsed() < Duration::from_secs(28));
-    no_secret(&out);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    out.no_secret(PASSWORD);
+    assert_eq!(out.stdout, "");
     assert_eq!(left_files(results.path()), Vec::<String>::new());
-}
-
-#[test]
-fn no_task_feeds_a_list_variable_of_this_step() {
-    use clap::CommandFactory;
-    let lists = ct_step::cli::env_list_vars(&bump_gitops_version::Args::command());
-    assert_eq!(lists, ["CT_SET"]);
-    let tasks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tasks");
-    for e in std::fs::read_dir(tasks).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "yaml") {
-            let text = std::fs::read_to_string(&p).unwrap();
-            assert!(
-                !text.contains("name: CT_SET\n"),
-                "{}: CT_SET is a list (one KEY=VALUE per line); pass --set=... as an arg",
-                p.display()
-            );
-        }
-    }
 }

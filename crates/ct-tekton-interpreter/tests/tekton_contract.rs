@@ -6,8 +6,14 @@
 //! - no `script`, no shell, `command` is `/usr/local/bin/<binary>`, one image param with a pinned
 //!   default, a restricted-v2 securityContext without a fixed UID, a writable HOME, requests and a
 //!   memory limit, kebab-case params;
+//! - no Task sets a list variable of a step (a variable the step reads as one value per line,
+//!   `ct_step::cli::env_list_vars`): a Tekton param is one free-text value, so it goes to a
+//!   single-value flag, never into a variable that splits;
 //! - one YAML document per file under tasks/ and pipeline/, every named taskRef of the Pipeline
 //!   resolves to a Task in tasks/ (tekton-lint's rule for that is off, see .tektonlintrc.yaml).
+//!
+//! Every rule on the Tasks holds for the repository's tasks/ and for the Helm chart rendered with
+//! the workshop's values (`ct_testkit::chart`: Helm's engine, the venv `.ci/chart` creates).
 //!
 //! The binaries are built into the test's target directory when missing or stale
 //! (`ct_testkit::step_binaries`), so `cargo test -p ct-tekton-interpreter` works on a clean tree.
@@ -43,19 +49,54 @@ fn load(path: &Path) -> Value {
         .unwrap_or_else(|e| panic!("{}: not exactly one YAML document: {e}", path.display()))
 }
 
-fn tasks() -> Vec<(PathBuf, Value)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("tasks"))
+/// Where the Tasks and the Pipeline come from: the repository, and the chart rendered from it.
+fn sources() -> [(&'static str, PathBuf); 2] {
+    [
+        ("repository", repo()),
+        (
+            "rendered chart",
+            ct_testkit::chart::rendered_chart().to_path_buf(),
+        ),
+    ]
+}
+
+/// The Task files of `root`/tasks, sorted.
+fn task_files(root: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("tasks"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no Tasks under tasks/");
     files
-        .into_iter()
-        .map(|p| {
-            let v = load(&p);
-            (p, v)
+}
+
+/// Every Task of every source, named for messages (`rendered chart tasks/open-pr.yaml`). The
+/// chart renders every Task of the repository.
+fn tasks() -> Vec<(String, Value)> {
+    let names = |root: &Path| -> Vec<String> {
+        task_files(root)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    let [(_, repo_root), (_, rendered)] = sources();
+    assert!(!names(&repo_root).is_empty(), "no Tasks under tasks/");
+    assert_eq!(
+        names(&repo_root),
+        names(&rendered),
+        "the chart renders every Task"
+    );
+    sources()
+        .iter()
+        .flat_map(|(source, root)| {
+            task_files(root).into_iter().map(move |p| {
+                let name = format!(
+                    "{source} tasks/{}",
+                    p.file_name().unwrap().to_string_lossy()
+                );
+                (name, load(&p))
+            })
         })
         .collect()
 }
@@ -132,7 +173,7 @@ fn every_flag_a_task_passes_exists_on_its_binary() {
                 if !flags.contains(&flag) {
                     problems.push(format!(
                         "{} step {}: {source} needs `{bin} --{flag}`, which `{bin} --help` does not list",
-                        path.file_name().unwrap().to_string_lossy(),
+                        path,
                         step["name"].as_str().unwrap()
                     ));
                 }
@@ -171,7 +212,7 @@ fn every_declared_result_is_written_by_the_tasks_binaries() {
             if !sources.contains(&format!("\"{name}\"")) {
                 problems.push(format!(
                     "{}: result {name} is written by none of {}",
-                    path.file_name().unwrap().to_string_lossy(),
+                    path,
                     bins.join(", ")
                 ));
             }
@@ -199,7 +240,7 @@ fn tasks_follow_the_image_and_security_rules() {
     let kebab = regex::Regex::new(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$").unwrap();
     let mut problems = Vec::new();
     for (path, task) in tasks() {
-        let f = path.file_name().unwrap().to_string_lossy().to_string();
+        let f = path;
         let mut bad = |m: String| problems.push(format!("{f}: {m}"));
         if task["apiVersion"] != "tekton.dev/v1" || task["kind"] != "Task" {
             bad("not a tekton.dev/v1 Task".into());
@@ -311,48 +352,113 @@ fn tasks_follow_the_image_and_security_rules() {
 
 #[test]
 fn one_document_per_file_and_every_task_ref_resolves() {
-    let mut files = Vec::new();
-    yaml_files(&repo().join("pipeline"), &mut files);
-    yaml_files(&repo().join("tasks"), &mut files);
-    for f in &files {
-        let _ = load(f);
-    }
-    let root = repo();
-    let bundle =
-        ct_tekton_interpreter::load(&root.join("pipeline/ct-pipeline.yaml"), &root.join("tasks"))
-            .unwrap();
-    for pt in bundle
-        .pipeline
-        .spec
-        .tasks
-        .iter()
-        .chain(&bundle.pipeline.spec.finally)
-    {
-        bundle
-            .resolve(pt)
-            .unwrap_or_else(|e| panic!("pipeline task {}: {e}", pt.name));
-    }
     let kebab = regex::Regex::new(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$").unwrap();
-    for p in &bundle.pipeline.spec.params {
-        assert!(
-            kebab.is_match(&p.name),
-            "pipeline param {} is not kebab-case",
-            p.name
-        );
+    for (source, root) in sources() {
+        let mut files = Vec::new();
+        yaml_files(&root.join("pipeline"), &mut files);
+        yaml_files(&root.join("tasks"), &mut files);
+        for f in &files {
+            let _ = load(f);
+        }
+        // Loading checks every taskRef, param, workspace and result reference.
+        let bundle = ct_tekton_interpreter::load(
+            &root.join("pipeline/ct-pipeline.yaml"),
+            &root.join("tasks"),
+        )
+        .unwrap_or_else(|e| panic!("{source}: {e}"));
+        for pt in bundle
+            .pipeline
+            .spec
+            .tasks
+            .iter()
+            .chain(&bundle.pipeline.spec.finally)
+        {
+            bundle
+                .resolve(pt)
+                .unwrap_or_else(|e| panic!("{source}: pipeline task {}: {e}", pt.name));
+        }
+        for p in &bundle.pipeline.spec.params {
+            assert!(
+                kebab.is_match(&p.name),
+                "{source}: pipeline param {} is not kebab-case",
+                p.name
+            );
+        }
     }
+}
+
+/// The list variables of every step binary (`ct_step::cli::env_list_vars` of its flags). A new
+/// step binary gets a line here; the test below fails until it has one.
+fn list_vars(bin: &str) -> Option<Vec<String>> {
+    use clap::CommandFactory;
+    let cmd = match bin {
+        "execute-ds-pipeline" => execute_ds_pipeline::Args::command(),
+        "wait-kfp-run" => wait_kfp_run::Args::command(),
+        "write-registry-metadata" => write_registry_metadata::Args::command(),
+        "bump-gitops-version" => bump_gitops_version::Args::command(),
+        "open-pr" => open_pr::Args::command(),
+        "resolve-version" => resolve_version::Args::command(),
+        _ => return None,
+    };
+    Some(ct_step::cli::env_list_vars(&cmd))
+}
+
+#[test]
+fn no_task_sets_a_list_variable_of_its_steps() {
+    let mut problems = Vec::new();
+    let mut lists = std::collections::BTreeMap::new();
+    for (path, task) in tasks() {
+        let spec = &task["spec"];
+        let template_env: Vec<Value> = spec["stepTemplate"]["env"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for step in spec["steps"].as_array().unwrap() {
+            let Some(bin) = our_binary(step) else {
+                continue;
+            };
+            let vars = list_vars(&bin).unwrap_or_else(|| {
+                panic!("{path}: {bin} is not in list_vars(): add its Args there")
+            });
+            lists.insert(bin.clone(), vars.clone());
+            let step_env = step["env"].as_array().cloned().unwrap_or_default();
+            for e in template_env.iter().chain(step_env.iter()) {
+                let name = e["name"].as_str().unwrap_or("");
+                if vars.iter().any(|v| v == name) {
+                    problems.push(format!(
+                        "{path} step {}: {name} is a list of `{bin}` (one value per line): pass the param as an argument of its single-value flag",
+                        step["name"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+        }
+    }
+    // The audit covers every list variable there is (and would notice one more).
+    let expected: Vec<(&str, Vec<&str>)> = vec![
+        ("bump-gitops-version", vec!["CT_SET"]),
+        ("execute-ds-pipeline", vec!["CT_PARAM"]),
+        ("open-pr", vec!["CT_ASSIGNEE", "CT_LABEL"]),
+        ("resolve-version", vec![]),
+        ("wait-kfp-run", vec![]),
+        ("write-registry-metadata", vec!["CT_PROPERTY"]),
+    ];
+    let got: Vec<(&str, Vec<&str>)> = lists
+        .iter()
+        .map(|(b, v)| (b.as_str(), v.iter().map(String::as_str).collect()))
+        .collect();
+    assert_eq!(got, expected);
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }
 
 #[test]
 fn every_task_has_an_example_taskrun_that_binds_it_correctly() {
     for (path, task) in tasks() {
+        if !path.starts_with("repository") {
+            continue;
+        }
         let name = task["metadata"]["name"].as_str().unwrap();
         let ex = repo().join(format!("tasks/examples/{name}-taskrun.yaml"));
-        assert!(
-            ex.is_file(),
-            "{}: no example {}",
-            path.display(),
-            ex.display()
-        );
+        assert!(ex.is_file(), "{path}: no example {}", ex.display());
         let tr = load(&ex);
         assert_eq!(tr["kind"], "TaskRun");
         assert_eq!(tr["spec"]["taskRef"]["name"], name);

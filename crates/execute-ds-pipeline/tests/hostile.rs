@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ct_kfp_emulator::{Emulator, Fault, FaultAction, KfpEmulator, Options, RunEnd};
+use ct_testkit::hostile::{self, Out, left_files};
 
 const TOKEN: &str = "hostile-kfp-token-5f3a9c";
 const RUNS: &str = "/apis/v2beta1/runs";
@@ -44,29 +45,6 @@ async fn start(outcome: RunEnd) -> Env {
 }
 
 /// What the binary did.
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    /// The one-line message: the last line on stderr.
-    fn last(&self) -> &str {
-        self.stderr.lines().last().unwrap_or("")
-    }
-    /// The token is in no output.
-    fn no_token(&self) -> &Self {
-        assert!(
-            !self.stdout.contains(TOKEN) && !self.stderr.contains(TOKEN),
-            "the token leaked:\n{}{}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-}
-
 impl Env {
     /// The binary with the emulator's URL, the token in CT_TOKEN, the results directory and
     /// `args` (a nested pipeline with `version=v` unless `args` name another package).
@@ -92,12 +70,7 @@ impl Env {
     }
 
     async fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
-        let out = self.command(args, env).output().await.unwrap();
-        Out {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        self.command(args, env).output().await.unwrap().into()
     }
 
     /// Exit 2 with `needle` in the message, nothing sent, no result or temporary file written.
@@ -106,17 +79,9 @@ impl Env {
         let out = self.run(args, env).await;
         let case = format!("{args:?} {env:?}");
         assert_eq!(out.code, Some(2), "{case}: {}", out.stderr);
-        let line = if out.last().contains("For more information") {
-            // clap's own usage errors: the message is the `error:` line.
-            out.stderr
-                .lines()
-                .find(|l| l.starts_with("error:"))
-                .unwrap_or("")
-        } else {
-            out.last()
-        };
+        let line = out.message();
         assert!(line.contains(needle), "{case}: {line:?} lacks {needle:?}");
-        out.no_token();
+        out.no_secret(TOKEN);
         assert!(self.emu.requests().is_empty(), "{case}: a request was sent");
         assert!(self.emu.runs().is_empty(), "{case}: a run was created");
         assert_eq!(
@@ -127,24 +92,13 @@ impl Env {
     }
 }
 
-fn left_files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_command_line_value_is_one_parameter() {
     let env = start(RunEnd::Succeeded).await;
     // A newline inside one --param value: still the one parameter `version`.
     let out = env.run(&["--param", "version=a\nepochs=5"], &[]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    out.no_token();
+    out.no_secret(TOKEN);
     let runs = env.emu.runs();
     assert_eq!(runs.len(), 1);
     let params = &runs[0]["runtime_config"]["parameters"];
@@ -255,7 +209,7 @@ async fn results_that_cannot_be_written_stop_the_step_before_the_run_is_created(
         let out = env.run(&["--results-dir", dir], &[]).await;
         assert_eq!(out.code, Some(2), "{dir}: {}", out.stderr);
         assert!(out.last().contains(needle), "{dir}: {}", out.last());
-        out.no_token();
+        out.no_secret(TOKEN);
         assert!(
             env.emu.requests().is_empty() && env.emu.runs().is_empty(),
             "{dir}"
@@ -265,30 +219,7 @@ async fn results_that_cannot_be_written_stop_the_step_before_the_run_is_created(
 
 /// Spawn the binary, wait until `ready`, send SIGTERM, and collect the outcome.
 async fn terminate_when(env: &Env, args: &[&str], ready: impl Fn(&Env) -> bool) -> Out {
-    let child = env
-        .command(args, &[])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut waited = 0;
-    while !ready(env) {
-        assert!(waited < 10_000, "the step never reached the phase");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        waited += 5;
-    }
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = child.wait_with_output().await.unwrap();
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    hostile::terminate_when(env.command(args, &[]), || ready(env)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,7 +238,7 @@ async fn sigterm_before_the_create_leaves_no_run() {
         "{}",
         out.last()
     );
-    out.no_token();
+    out.no_secret(TOKEN);
     assert!(env.emu.runs().is_empty());
     assert!(!env.emu.requests().iter().any(|r| r.method == "POST"));
     assert_eq!(left_files(env.results.path()), Vec::<String>::new());
@@ -331,7 +262,7 @@ async fn sigterm_during_a_create_without_key_finds_and_terminates_the_run() {
         "{}",
         out.last()
     );
-    out.no_token();
+    out.no_secret(TOKEN);
     assert_eq!(
         env.emu.terminate_calls(&run_id),
         1,
@@ -373,27 +304,6 @@ async fn a_refused_terminate_is_the_last_line_naming_the_run() {
         )) && last.contains("HTTP 403"),
         "{last}"
     );
-    out.no_token();
+    out.no_secret(TOKEN);
     assert_eq!(env.emu.runs()[0]["state"], "RUNNING");
-}
-
-#[test]
-fn no_task_feeds_a_list_variable_of_this_step() {
-    use clap::CommandFactory;
-    let lists = ct_step::cli::env_list_vars(&execute_ds_pipeline::Args::command());
-    assert_eq!(lists, ["CT_PARAM"]);
-    let tasks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tasks");
-    for e in std::fs::read_dir(tasks).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "yaml") {
-            let text = std::fs::read_to_string(&p).unwrap();
-            for var in &lists {
-                assert!(
-                    !text.contains(&format!("name: {var}\n")),
-                    "{}: {var} is a list (one value per line); pass a single param as an arg",
-                    p.display()
-                );
-            }
-        }
-    }
 }

@@ -7,58 +7,15 @@
 //! the others run against the forge emulator. Every case checks the exit code, the one-line
 //! message and that the token appears in no output.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::time::Duration;
 
 use ct_forge_emulator::Options;
+use ct_testkit::hostile::{Canary, Out, left_files, terminate_when};
 
 const TOKEN: &str = "hostile-forge-token-c0ffee42";
 const OWNER: &str = "user1";
 const REPO: &str = "mlops-gitops";
 const HEAD: &str = "jukebox-1.0.1";
-
-/// A TCP port nobody answers on; tells whether anyone connected.
-struct Canary(TcpListener);
-
-impl Canary {
-    fn new() -> Canary {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.set_nonblocking(true).unwrap();
-        Canary(l)
-    }
-    fn url(&self) -> String {
-        format!("http://{}/api/v1", self.0.local_addr().unwrap())
-    }
-    fn touched(&self) -> bool {
-        self.0.accept().is_ok()
-    }
-}
-
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    /// The one-line message: clap's `error:` line, or the step's last line.
-    fn message(&self) -> &str {
-        let last = self.stderr.lines().last().unwrap_or("");
-        self.stderr
-            .lines()
-            .find(|l| l.starts_with("error:"))
-            .unwrap_or(last)
-    }
-    fn no_token(&self) {
-        assert!(
-            !self.stdout.contains(TOKEN) && !self.stderr.contains(TOKEN),
-            "the token leaked:\n{}{}",
-            self.stdout,
-            self.stderr
-        );
-    }
-}
 
 /// The binary for a PR of HEAD into main of OWNER/REPO at `api`; `over` replaces or adds flags.
 fn command(api: &str, results: &Path, over: &[(&str, &str)]) -> tokio::process::Command {
@@ -90,39 +47,23 @@ fn command(api: &str, results: &Path, over: &[(&str, &str)]) -> tokio::process::
 }
 
 async fn run(cmd: &mut tokio::process::Command) -> Out {
-    let out = cmd.output().await.unwrap();
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cmd.output().await.unwrap().into()
 }
 
 /// Exit 2 naming `needle`, nobody contacted, no result or temporary file.
 async fn refused(over: &[(&str, &str)], needle: &str) {
     let canary = Canary::new();
     let results = tempfile::tempdir().unwrap();
-    let out = run(&mut command(&canary.url(), results.path(), over)).await;
+    let out = run(&mut command(&canary.url("/api/v1"), results.path(), over)).await;
     assert_eq!(out.code, Some(2), "{over:?}: {}", out.stderr);
     assert!(
         out.message().contains(needle),
         "{over:?}: {:?}",
         out.message()
     );
-    out.no_token();
+    out.no_secret(TOKEN);
     assert!(!canary.touched(), "{over:?}: a request was sent");
     assert_eq!(left_files(results.path()), Vec::<String>::new(), "{over:?}");
-}
-
-fn left_files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +146,7 @@ async fn devices_results_and_durations_are_refused_before_any_request() {
     let canary = Canary::new();
     let results = tempfile::tempdir().unwrap();
     std::fs::create_dir(results.path().join("PR_URL")).unwrap();
-    let out = run(&mut command(&canary.url(), results.path(), &[])).await;
+    let out = run(&mut command(&canary.url("/api/v1"), results.path(), &[])).await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(out.message().contains("PR_URL") && out.message().contains("is a directory"));
     assert!(!canary.touched());
@@ -282,65 +223,22 @@ async fn sigterm_while_a_request_is_in_flight_exits_143_with_no_results() {
     // The canary takes the connection and never answers.
     let canary = Canary::new();
     let results = tempfile::tempdir().unwrap();
-    let child = command(
-        &canary.url(),
-        results.path(),
-        &[("--request-timeout", "60s")],
+    let out = terminate_when(
+        command(
+            &canary.url("/api/v1"),
+            results.path(),
+            &[("--request-timeout", "60s")],
+        ),
+        || canary.touched(),
     )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut waited = 0;
-    let _conn = loop {
-        if let Ok(c) = canary.0.accept() {
-            break c;
-        }
-        assert!(waited < 10_000, "the step never connected");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        waited += 5;
-    };
-    let pid = child.id().unwrap().to_string();
+    .await;
+    assert_eq!(out.code, Some(143));
     assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
+        out.last().contains("terminated by signal"),
+        "{}",
+        out.stderr
     );
-    let out = child.wait_with_output().await.unwrap();
-    assert_eq!(out.status.code(), Some(143));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr
-            .lines()
-            .last()
-            .unwrap_or("")
-            .contains("terminated by signal"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains(TOKEN));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert!(!out.stderr.contains(TOKEN));
+    assert_eq!(out.stdout, "");
     assert_eq!(left_files(results.path()), Vec::<String>::new());
-}
-
-#[test]
-fn no_task_feeds_a_list_variable_of_this_step() {
-    use clap::CommandFactory;
-    let lists = ct_step::cli::env_list_vars(&open_pr::Args::command());
-    assert_eq!(lists, ["CT_ASSIGNEE", "CT_LABEL"]);
-    let tasks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tasks");
-    for e in std::fs::read_dir(tasks).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "yaml") {
-            let text = std::fs::read_to_string(&p).unwrap();
-            for var in &lists {
-                assert!(
-                    !text.contains(&format!("name: {var}\n")),
-                    "{}: {var} is a list (one value per line)",
-                    p.display()
-                );
-            }
-        }
-    }
 }

@@ -5,10 +5,10 @@
 //! cancel budget. Every case checks the exit code, the one-line message, the requests the
 //! emulator saw, and that the token appears in no output.
 
-use std::path::Path;
 use std::time::Duration;
 
 use ct_kfp_emulator::{Emulator, Fault, FaultAction, KfpEmulator, Options, RunEnd, RunScript};
+use ct_testkit::hostile::{self, Out, left_files};
 use serde_json::json;
 
 const TOKEN: &str = "hostile-wait-token-8d21e0";
@@ -47,33 +47,6 @@ fn running(env: &Env) -> String {
         .unwrap()
 }
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn last(&self) -> &str {
-        self.stderr.lines().last().unwrap_or("")
-    }
-    /// The message of a usage error: clap's `error:` line, or the step's last line.
-    fn message(&self) -> &str {
-        self.stderr
-            .lines()
-            .find(|l| l.starts_with("error:"))
-            .unwrap_or(self.last())
-    }
-    fn no_token(&self) {
-        assert!(
-            !self.stdout.contains(TOKEN) && !self.stderr.contains(TOKEN),
-            "the token leaked:\n{}{}",
-            self.stdout,
-            self.stderr
-        );
-    }
-}
-
 impl Env {
     fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_wait-kfp-run"));
@@ -89,12 +62,7 @@ impl Env {
     }
 
     async fn run(&self, args: &[&str]) -> Out {
-        let out = self.command(args).output().await.unwrap();
-        Out {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        self.command(args).output().await.unwrap().into()
     }
 
     /// Exit 2 naming `needle`, no request, no result or temporary file.
@@ -107,7 +75,7 @@ impl Env {
             "{args:?}: {:?}",
             out.message()
         );
-        out.no_token();
+        out.no_secret(TOKEN);
         assert!(
             self.emu.requests().is_empty(),
             "{args:?}: a request was sent"
@@ -118,17 +86,6 @@ impl Env {
             "{args:?}"
         );
     }
-}
-
-fn left_files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,7 +184,7 @@ async fn non_ascii_names_are_text_and_a_missing_experiment_is_nothing_to_termina
         ])
         .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    out.no_token();
+    out.no_secret(TOKEN);
     assert_eq!(out.stdout, "KFP_RUN_STATE=\n");
     let reqs = env.emu.requests();
     assert_eq!(reqs.len(), 1, "one experiment lookup: {reqs:?}");
@@ -262,7 +219,7 @@ async fn max_poll_errors_n_gives_up_on_the_nth_failure() {
         "{}",
         out.last()
     );
-    out.no_token();
+    out.no_secret(TOKEN);
     let polls = env
         .emu
         .requests()
@@ -274,30 +231,7 @@ async fn max_poll_errors_n_gives_up_on_the_nth_failure() {
 
 /// Spawn the binary, wait until `ready`, send SIGTERM, and collect the outcome.
 async fn terminate_when(env: &Env, args: &[&str], ready: impl Fn(&Env) -> bool) -> Out {
-    let child = env
-        .command(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut waited = 0;
-    while !ready(env) {
-        assert!(waited < 10_000, "the step never reached the phase");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        waited += 5;
-    }
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = child.wait_with_output().await.unwrap();
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    hostile::terminate_when(env.command(args), || ready(env)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,7 +245,7 @@ async fn sigterm_during_the_wait_terminates_the_run() {
         "{}",
         out.last()
     );
-    out.no_token();
+    out.no_secret(TOKEN);
     assert_eq!(env.emu.terminate_calls(&id), 1);
 }
 
@@ -338,7 +272,7 @@ async fn a_terminate_slower_than_the_budget_is_reported_within_it() {
         )),
         "{last}"
     );
-    out.no_token();
+    out.no_secret(TOKEN);
     // Within Tekton's 30 s before SIGKILL (the budget is 20 s).
     assert!(
         started.elapsed() < Duration::from_secs(28),
@@ -346,10 +280,4 @@ async fn a_terminate_slower_than_the_budget_is_reported_within_it() {
         started.elapsed()
     );
     assert_eq!(env.emu.runs()[0]["state"], "RUNNING");
-}
-
-#[test]
-fn this_step_has_no_list_variable() {
-    use clap::CommandFactory;
-    assert!(ct_step::cli::env_list_vars(&wait_kfp_run::Args::command()).is_empty());
 }

@@ -5,10 +5,8 @@
 //! case checks the exit code, the one-line message, that no request was sent (the emulator's
 //! request log) or what changed, and that the token appears in no output.
 
-use std::path::Path;
-use std::time::Duration;
-
 use ct_registry_emulator::{Emulator, Fault, FaultAction, Options, RegistryEmulator};
+use ct_testkit::hostile::{Out, left_files, terminate_when};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "hostile-registry-token-27b4f1";
@@ -46,31 +44,6 @@ async fn start() -> Env {
     }
 }
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    /// The one-line message: clap's `error:` line, or the step's last line.
-    fn message(&self) -> &str {
-        let last = self.stderr.lines().last().unwrap_or("");
-        self.stderr
-            .lines()
-            .find(|l| l.starts_with("error:"))
-            .unwrap_or(last)
-    }
-    fn no_token(&self) {
-        assert!(
-            !self.stdout.contains(TOKEN) && !self.stderr.contains(TOKEN),
-            "the token leaked:\n{}{}",
-            self.stdout,
-            self.stderr
-        );
-    }
-}
-
 impl Env {
     /// The binary with a deploy's flags; `over` replaces or adds flags (an empty value drops one).
     fn command(&self, over: &[(&str, &str)], env: &[(&str, &str)]) -> tokio::process::Command {
@@ -104,12 +77,7 @@ impl Env {
     }
 
     async fn run(&self, over: &[(&str, &str)], env: &[(&str, &str)]) -> Out {
-        let out = self.command(over, env).output().await.unwrap();
-        Out {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        self.command(over, env).output().await.unwrap().into()
     }
 
     fn version(&self) -> Value {
@@ -127,7 +95,7 @@ impl Env {
             "{over:?}: {:?}",
             out.message()
         );
-        out.no_token();
+        out.no_secret(TOKEN);
         assert!(
             self.emu.requests().is_empty(),
             "{over:?}: a request was sent"
@@ -139,17 +107,6 @@ impl Env {
             "{over:?}"
         );
     }
-}
-
-fn left_files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,7 +187,7 @@ async fn lists_only_from_the_environment_and_text_is_text() {
         )
         .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    out.no_token();
+    out.no_secret(TOKEN);
     let v = env.version();
     assert_eq!(v["author"], "Jürgen Ölß <j@example.com>");
     assert_eq!(v["customProperties"]["team"]["string_value"], "ml");
@@ -270,63 +227,21 @@ async fn sigterm_before_the_first_write_changes_nothing() {
         FaultAction::DelayMs(60_000),
     ));
     let before = env.version();
-    let child = env
-        .command(&[], &[])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut waited = 0;
-    while !env
-        .emu
-        .requests()
-        .iter()
-        .any(|r| r.path.ends_with("/registered_model"))
-    {
-        assert!(waited < 10_000, "the step never looked the model up");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        waited += 5;
-    }
-    let pid = child.id().unwrap().to_string();
+    let out = terminate_when(env.command(&[], &[]), || {
+        env.emu
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/registered_model"))
+    })
+    .await;
+    assert_eq!(out.code, Some(143));
     assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
+        out.last().contains("terminated by signal"),
+        "{}",
+        out.stderr
     );
-    let out = child.wait_with_output().await.unwrap();
-    assert_eq!(out.status.code(), Some(143));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr
-            .lines()
-            .last()
-            .unwrap_or("")
-            .contains("terminated by signal"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains(TOKEN) && !String::from_utf8_lossy(&out.stdout).contains(TOKEN));
+    out.no_secret(TOKEN);
     assert_eq!(env.emu.count("PATCH"), 0);
     assert_eq!(env.version(), before);
     assert_eq!(left_files(env.results.path()), Vec::<String>::new());
-}
-
-#[test]
-fn no_task_feeds_a_list_variable_of_this_step() {
-    use clap::CommandFactory;
-    let lists = ct_step::cli::env_list_vars(&write_registry_metadata::Args::command());
-    assert_eq!(lists, ["CT_PROPERTY"]);
-    let tasks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tasks");
-    for e in std::fs::read_dir(tasks).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "yaml") {
-            let text = std::fs::read_to_string(&p).unwrap();
-            assert!(
-                !text.contains("name: CT_PROPERTY\n"),
-                "{}: CT_PROPERTY is a list (one per line)",
-                p.display()
-            );
-        }
-    }
 }
