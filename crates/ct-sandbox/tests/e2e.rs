@@ -234,15 +234,7 @@ fn failed_training_deploys_nothing_and_opens_no_pr() {
         "terminate-training was skipped: {:?}",
         status(&r, "terminate-training")
     );
-    assert_eq!(env.gitops_branches(), before, "no GitOps change");
-    assert!(
-        env.demo
-            .sandbox
-            .forge
-            .pulls(USER, GITOPS_REPO)
-            .unwrap()
-            .is_empty()
-    );
+    assert_nothing_promoted(&env, &before);
     let v = env.registry_version(short(&env.demo.revision));
     assert!(v["customProperties"].get("test").is_none());
     assert!(v["customProperties"].get("pipeline_run_id").is_none());
@@ -379,7 +371,12 @@ fn assert_backstop_terminated_the_run(
         r.reason, None,
         "results of a failed task are left out, not an error"
     );
-    assert_eq!(&env.gitops_branches(), before);
+    assert_nothing_promoted(env, before);
+}
+
+/// The GitOps repository is as `before` and no pull request was opened.
+fn assert_nothing_promoted(env: &Env, before: &BTreeMap<String, String>) {
+    assert_eq!(&env.gitops_branches(), before, "no GitOps change");
     assert!(
         env.demo
             .sandbox

@@ -1,8 +1,10 @@
-//! The README's first command, `ct-sandbox demo`, and `ct-sandbox run`, as a user runs them.
+//! The README's first command, `ct-sandbox demo`, and `ct-sandbox run`, as a user runs them:
+//! from the repository's files and from the rendered Helm chart.
 
 use std::path::Path;
 use std::process::Command;
 
+use ct_testkit::hostile::Out;
 use ct_testkit::repo_root as repo;
 
 /// The step binaries, built when missing or stale.
@@ -10,28 +12,40 @@ fn bin_dir() -> &'static Path {
     ct_testkit::step_binaries()
 }
 
-#[test]
-fn demo_runs_the_whole_flow_and_prints_a_summary() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ct-sandbox"))
-        .args([
-            "demo",
-            "--no-build",
-            "--training-time",
-            "200ms",
-            "--bin-dir",
-        ])
+/// `ct-sandbox <args> --bin-dir <step binaries>` from the repository root.
+fn sandbox(args: &[&str]) -> Out {
+    Command::new(env!("CARGO_BIN_EXE_ct-sandbox"))
+        .args(args)
+        .arg("--bin-dir")
         .arg(bin_dir())
         .current_dir(repo())
         .env_remove("CT_LOG_LEVEL")
         .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "exit {:?}\n{stdout}\n{stderr}",
-        out.status
+        .unwrap()
+        .into()
+}
+
+/// `ct-sandbox demo --no-build <args>`.
+fn demo(args: &[&str]) -> Out {
+    sandbox(&[&["demo", "--no-build"], args].concat())
+}
+
+fn assert_succeeded(out: &Out) {
+    assert_eq!(
+        out.code,
+        Some(0),
+        "exit {:?}\n{}\n{}",
+        out.code,
+        out.stdout,
+        out.stderr
     );
+}
+
+#[test]
+fn demo_runs_the_whole_flow_and_prints_a_summary() {
+    let out = demo(&["--training-time", "200ms"]);
+    assert_succeeded(&out);
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
     // The Trigger filtered the feature-branch push and accepted the push to main.
     assert!(
         stderr.contains(
@@ -61,23 +75,15 @@ fn demo_runs_the_whole_flow_and_prints_a_summary() {
 
 #[test]
 fn demo_with_a_failed_training_exits_1_and_deploys_nothing() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ct-sandbox"))
-        .args([
-            "demo",
-            "--no-build",
-            "--no-webhook",
-            "--training-outcome",
-            "FAILED",
-            "--training-time",
-            "100ms",
-            "--bin-dir",
-        ])
-        .arg(bin_dir())
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let out = demo(&[
+        "--no-webhook",
+        "--training-outcome",
+        "FAILED",
+        "--training-time",
+        "100ms",
+    ]);
+    let stdout = &out.stdout;
+    assert_eq!(out.code, Some(1), "{stdout}");
     assert!(
         stdout.contains("PipelineRun ct-pipeline-run-1: FAILED"),
         "{stdout}"
@@ -89,22 +95,14 @@ fn demo_with_a_failed_training_exits_1_and_deploys_nothing() {
 
 #[test]
 fn run_refuses_missing_params_and_workspaces_with_one_line() {
-    let run = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_ct-sandbox"))
-            .arg("run")
-            .arg(repo().join("pipeline/ct-pipeline.yaml"))
-            .args(extra)
-            .arg("--bin-dir")
-            .arg(bin_dir())
-            .output()
-            .unwrap()
-    };
+    let pipeline = repo().join("pipeline/ct-pipeline.yaml");
+    let run = |extra: &[&str]| sandbox(&[&["run", pipeline.to_str().unwrap()], extra].concat());
     let out = run(&["-p", "git-url=x"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.code, Some(2));
     assert!(
-        err.contains("param git-revision") && err.contains("--param"),
-        "{err}"
+        out.stderr.contains("param git-revision") && out.stderr.contains("--param"),
+        "{}",
+        out.stderr
     );
     let all = [
         "-p",
@@ -119,40 +117,26 @@ fn run_refuses_missing_params_and_workspaces_with_one_line() {
         "git-author=b",
     ];
     let out = run(&all);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.code, Some(2));
     assert!(
-        err.contains("workspace source") && err.contains("emptyDir"),
-        "{err}"
+        out.stderr.contains("workspace source") && out.stderr.contains("emptyDir"),
+        "{}",
+        out.stderr
     );
 }
 
 #[test]
 fn demo_from_the_rendered_chart_retrains_on_an_alert() {
     let rendered = ct_testkit::chart::rendered_chart();
-    let out = Command::new(env!("CARGO_BIN_EXE_ct-sandbox"))
-        .args([
-            "demo",
-            "--no-build",
-            "--alert",
-            "--training-time",
-            "200ms",
-            "--manifests",
-        ])
-        .arg(rendered)
-        .arg("--bin-dir")
-        .arg(bin_dir())
-        .current_dir(repo())
-        .env_remove("CT_LOG_LEVEL")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "exit {:?}\n{stdout}\n{stderr}",
-        out.status
-    );
+    let out = demo(&[
+        "--alert",
+        "--training-time",
+        "200ms",
+        "--manifests",
+        rendered.to_str().unwrap(),
+    ]);
+    assert_succeeded(&out);
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
     assert!(
         stderr.contains(&format!(
             "Pipeline, Tasks and Triggers from {}",
@@ -196,54 +180,30 @@ fn demo_from_the_rendered_chart_retrains_on_an_alert() {
 
 #[test]
 fn demo_alert_needs_an_event_listener_with_the_alert_trigger() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ct-sandbox"))
-        .args(["demo", "--no-build", "--alert", "--bin-dir"])
-        .arg(bin_dir())
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = demo(&["--alert"]);
+    assert_eq!(out.code, Some(2));
     assert!(
-        stderr.contains("--alert: the EventListener") && stderr.contains("alertTrigger.enabled"),
-        "{stderr}"
-    );
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("PipelineRun"));
-    let out = Command::new(env!("CARGO_BIN_EXE_ct-sandbox"))
-        .args([
-            "demo",
-            "--no-build",
-            "--manifests",
-            "/nonexistent",
-            "--bin-dir",
-        ])
-        .arg(bin_dir())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains(".ci/chart.py render"),
+        out.stderr.contains("--alert: the EventListener")
+            && out.stderr.contains("alertTrigger.enabled"),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
+    assert!(!out.stdout.contains("PipelineRun"));
+    let out = demo(&["--manifests", "/nonexistent"]);
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains(".ci/chart.py render"), "{}", out.stderr);
 }
 
 #[test]
 fn run_takes_the_rendered_chart_s_pipeline_and_its_tasks() {
-    let rendered = ct_testkit::chart::rendered_chart();
-    let out = Command::new(env!("CARGO_BIN_EXE_ct-sandbox"))
-        .arg("run")
-        .arg(rendered.join("pipeline/ct-pipeline.yaml"))
-        .args(["-p", "git-url=x", "--bin-dir"])
-        .arg(bin_dir())
-        .output()
-        .unwrap();
+    let pipeline = ct_testkit::chart::rendered_chart().join("pipeline/ct-pipeline.yaml");
+    let out = sandbox(&["run", pipeline.to_str().unwrap(), "-p", "git-url=x"]);
     // Loaded (tasks/ beside it resolved every taskRef, the result references checked), then
     // refused for the missing run params before anything ran.
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.code, Some(2));
     assert!(
-        err.contains("param git-revision") && err.contains("--param"),
-        "{err}"
+        out.stderr.contains("param git-revision") && out.stderr.contains("--param"),
+        "{}",
+        out.stderr
     );
 }

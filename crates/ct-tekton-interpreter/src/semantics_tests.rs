@@ -428,75 +428,67 @@ spec:
     - {name: R, value: "REF_R"}
 "#;
     let ok = "$(tasks.a.results.OUT)";
-    let cases = [
-        // (in b, in f, in results, expected message parts)
+    // (where, the reference written there, what the message names); every other place holds `ok`.
+    let cases: [(&str, &str, &[&str]); 8] = [
         (
+            "REF_B",
             "$(tasks.a.results.NOPE)",
-            ok,
-            ok,
             &[
                 "pipeline task b",
                 "InvalidTaskResultReference",
                 "NOPE is not a named result returned by pipeline task a",
                 "declares OUT",
-            ][..],
+            ],
         ),
         (
-            ok,
+            "REF_F",
             "$(tasks.a.results.NOPE)",
-            ok,
-            &["pipeline task f", "NOPE"][..],
+            &["pipeline task f", "NOPE"],
         ),
         (
-            ok,
+            "REF_F",
             "$(tasks.f.results.OUT)",
-            ok,
-            &["pipeline task f", "f is a finally task"][..],
+            &["pipeline task f", "f is a finally task"],
         ),
         (
-            ok,
-            ok,
+            "REF_R",
             "$(tasks.a.results.NOPE)",
             &[
                 "pipeline result R",
                 "InvalidPipelineResultReference",
                 "NOPE",
-            ][..],
+            ],
         ),
         (
-            ok,
-            ok,
+            "REF_R",
             "$(tasks.zz.results.OUT)",
-            &["pipeline result R", "pipeline task zz does not exist"][..],
+            &["pipeline result R", "pipeline task zz does not exist"],
         ),
         (
-            ok,
-            ok,
+            "REF_R",
             "$(finally.f.results.NOPE)",
-            &["pipeline result R", "NOPE"][..],
+            &["pipeline result R", "NOPE"],
         ),
         (
-            ok,
-            ok,
+            "REF_R",
             "$(params.x)",
-            &["pipeline result R", "not a task result reference"][..],
+            &["pipeline result R", "not a task result reference"],
         ),
         (
-            ok,
-            ok,
+            "REF_R",
             "constant",
-            &["pipeline result R", "no task result reference"][..],
+            &["pipeline result R", "no task result reference"],
         ),
     ];
-    for (b, fin, res, want) in cases {
-        let p = base
-            .replace("REF_B", b)
-            .replace("REF_F", fin)
-            .replace("REF_R", res);
+    for (place, reference, want) in cases {
+        let mut p = base.replace(place, reference);
+        for other in ["REF_B", "REF_F", "REF_R"] {
+            p = p.replace(other, ok);
+        }
         let f = Fixture::new(&[echo()], &p);
         let e = f.run(&[]).unwrap_err().to_string();
         for w in want {
-            assert!(e.contains(w), "{b} / {fin} / {res}: {e:?} lacks {w:?}");
+            assert!(e.contains(w), "{place}={reference}: {e:?} lacks {w:?}");
         }
         assert!(!f.root.join("run").exists(), "nothing ran");
     }

@@ -140,43 +140,71 @@ fn our_binary(step: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-#[test]
-fn every_flag_a_task_passes_exists_on_its_binary() {
-    let mut problems = Vec::new();
-    let mut checked = 0;
-    for (path, task) in tasks() {
-        let spec = &task["spec"];
-        let template_env: Vec<Value> = spec["stepTemplate"]["env"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+/// A step of a Task that runs one of our binaries.
+struct OurStep {
+    /// The Task, for messages (`repository tasks/open-pr.yaml`).
+    task: String,
+    name: String,
+    bin: String,
+    args: Vec<String>,
+    /// The environment variables it gets: the stepTemplate's, then its own.
+    env: Vec<String>,
+}
+
+/// Every step of every Task (both sources) that runs one of our binaries.
+fn our_steps() -> Vec<OurStep> {
+    let mut out = Vec::new();
+    for (task, doc) in tasks() {
+        let spec = &doc["spec"];
+        let names = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| e["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let template_env = names(&spec["stepTemplate"]["env"]);
         for step in spec["steps"].as_array().unwrap() {
             let Some(bin) = our_binary(step) else {
                 continue;
             };
-            let flags = help_flags(&bin);
-            let step_env = step["env"].as_array().cloned().unwrap_or_default();
-            let mut wanted = Vec::new();
-            for arg in strings(&step["args"]) {
-                if let Some(f) = arg.strip_prefix("--") {
-                    wanted.push((f.split('=').next().unwrap().to_string(), arg.clone()));
-                }
+            out.push(OurStep {
+                task: task.clone(),
+                name: step["name"].as_str().unwrap().to_string(),
+                bin,
+                args: strings(&step["args"]),
+                env: [template_env.clone(), names(&step["env"])].concat(),
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn every_flag_a_task_passes_exists_on_its_binary() {
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for step in our_steps() {
+        let bin = &step.bin;
+        let flags = help_flags(bin);
+        let mut wanted = Vec::new();
+        for arg in &step.args {
+            if let Some(f) = arg.strip_prefix("--") {
+                wanted.push((f.split('=').next().unwrap().to_string(), arg.clone()));
             }
-            for e in template_env.iter().chain(step_env.iter()) {
-                let name = e["name"].as_str().unwrap();
-                if let Some(f) = env_flag(name) {
-                    wanted.push((f, format!("env {name}")));
-                }
+        }
+        for name in &step.env {
+            if let Some(f) = env_flag(name) {
+                wanted.push((f, format!("env {name}")));
             }
-            for (flag, source) in wanted {
-                checked += 1;
-                if !flags.contains(&flag) {
-                    problems.push(format!(
-                        "{} step {}: {source} needs `{bin} --{flag}`, which `{bin} --help` does not list",
-                        path,
-                        step["name"].as_str().unwrap()
-                    ));
-                }
+        }
+        for (flag, source) in wanted {
+            checked += 1;
+            if !flags.contains(&flag) {
+                problems.push(format!(
+                    "{} step {}: {source} needs `{bin} --{flag}`, which `{bin} --help` does not list",
+                    step.task, step.name
+                ));
             }
         }
     }
@@ -407,31 +435,20 @@ fn list_vars(bin: &str) -> Option<Vec<String>> {
 fn no_task_sets_a_list_variable_of_its_steps() {
     let mut problems = Vec::new();
     let mut lists = std::collections::BTreeMap::new();
-    for (path, task) in tasks() {
-        let spec = &task["spec"];
-        let template_env: Vec<Value> = spec["stepTemplate"]["env"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        for step in spec["steps"].as_array().unwrap() {
-            let Some(bin) = our_binary(step) else {
-                continue;
-            };
-            let vars = list_vars(&bin).unwrap_or_else(|| {
-                panic!("{path}: {bin} is not in list_vars(): add its Args there")
-            });
-            lists.insert(bin.clone(), vars.clone());
-            let step_env = step["env"].as_array().cloned().unwrap_or_default();
-            for e in template_env.iter().chain(step_env.iter()) {
-                let name = e["name"].as_str().unwrap_or("");
-                if vars.iter().any(|v| v == name) {
-                    problems.push(format!(
-                        "{path} step {}: {name} is a list of `{bin}` (one value per line): pass the param as an argument of its single-value flag",
-                        step["name"].as_str().unwrap_or("")
-                    ));
-                }
-            }
+    for step in our_steps() {
+        let vars = list_vars(&step.bin).unwrap_or_else(|| {
+            panic!(
+                "{}: {} is not in list_vars(): add its Args there",
+                step.task, step.bin
+            )
+        });
+        for name in step.env.iter().filter(|n| vars.contains(n)) {
+            problems.push(format!(
+                "{} step {}: {name} is a list of `{}` (one value per line): pass the param as an argument of its single-value flag",
+                step.task, step.name, step.bin
+            ));
         }
+        lists.insert(step.bin, vars);
     }
     // The audit covers every list variable there is (and would notice one more).
     let expected: Vec<(&str, Vec<&str>)> = vec![
