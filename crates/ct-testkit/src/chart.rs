@@ -94,6 +94,14 @@ pub fn rendered_chart() -> &'static Path {
         if std::fs::rename(&staging, &dir).is_err() {
             let _ = std::fs::remove_dir_all(&staging);
         }
+        // Renders of earlier inputs are stale.
+        for e in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("rendered-chart-") && !name.contains("staging") && p != dir {
+                let _ = std::fs::remove_dir_all(&p);
+            }
+        }
         assert!(
             dir.join("pipeline/ct-pipeline.yaml").is_file(),
             "{}: no rendered Pipeline",
